@@ -1,0 +1,75 @@
+// The driver interface: what the delegate front end needs from an NPU family
+// (or from the reference backend). Shaped after real NPU drivers: a backend
+// answers "can you run this op" and "compile this subgraph"; a compiled
+// Program owns its device buffers for its whole life and, per invoke, takes
+// inputs, runs and hands back outputs.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "common/status.h"
+#include "ir/graph.h"
+
+namespace nonstick {
+
+struct Support {
+  bool supported = false;
+  std::string reason;  // why not, when unsupported; a short phrase
+
+  static Support yes() { return {true, {}}; }
+  static Support no(std::string why) { return {false, std::move(why)}; }
+};
+
+// Counters a backend can report for one compiled program. Figures from a
+// simulated device are labelled so by the backend's description.
+struct ProgramStats {
+  int ops = 0;
+  int tasks = 0;           // hardware tasks (or kernels for the reference backend)
+  int submits = 0;         // kernel submissions per invoke
+  uint64_t macs = 0;       // multiply-accumulates per invoke
+  uint64_t bytes_read = 0;
+  uint64_t bytes_written = 0;
+};
+
+class Program {
+ public:
+  virtual ~Program() = default;
+
+  // Input/output indices follow Graph::inputs / Graph::outputs. Byte counts
+  // must equal the tensor's num_bytes(); data is NHWC as in TFLite.
+  virtual Status set_input(size_t index, const void* data, size_t bytes) = 0;
+  virtual Status invoke() = 0;
+  virtual Status get_output(size_t index, void* data, size_t bytes) = 0;
+
+  virtual ProgramStats stats() const { return {}; }
+};
+
+class Backend {
+ public:
+  virtual ~Backend() = default;
+
+  virtual std::string_view name() const = 0;         // option value, e.g. "reference"
+  virtual std::string_view description() const = 0;  // e.g. "host CPU, reference kernels"
+
+  // Whether `op` (inside `graph`, whose tensors carry shapes, quantization and
+  // constants) can run on this backend. Must share its checks with compile().
+  virtual Support supports(const ir::Graph& graph, const ir::Operation& op) const = 0;
+
+  // Compiles a partition whose every op was accepted by supports(). Device
+  // buffers are allocated and constants uploaded here, once.
+  virtual Status compile(const ir::Graph& graph, std::unique_ptr<Program>* program) = 0;
+};
+
+// Backends known to this build, in "auto" preference order (hardware first).
+std::vector<std::string_view> backend_names();
+
+// Creates a backend by name ("auto" picks the first one whose device is
+// present). On failure returns null and sets *error to a one-line reason.
+std::unique_ptr<Backend> create_backend(std::string_view name, std::string* error);
+
+}  // namespace nonstick

@@ -1,0 +1,64 @@
+// The TFLite front end as a C++ object. libnonstick.so wraps it in the two
+// external-delegate entry points (plugin.cc); the nonstick tool and the tests
+// link it directly to read the placement report.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "backends/backend.h"
+#include "delegate/options.h"
+#include "tflite/abi.h"
+
+namespace nonstick {
+
+// Where one TFLite node runs and why.
+struct NodePlacement {
+  int node_index = -1;
+  std::string op;         // TFLite builtin name, e.g. "CONV_2D"
+  std::string signature;  // shapes and quantization, for reports
+  bool delegated = false;
+  std::string reason;     // why it stays on the CPU, when it does
+  int partition = -1;     // which delegated partition holds it
+};
+
+struct DelegateReport {
+  std::string device;              // backend name, e.g. "reference"
+  std::string device_description;  // what it physically is
+  std::vector<NodePlacement> nodes;
+  int partitions = 0;
+  int delegated_nodes() const;
+  double compile_ms = 0;  // summed over partitions
+  ProgramStats stats;     // summed over partitions
+};
+
+class Delegate {
+ public:
+  // Returns null with *error set when the options are invalid or the device
+  // cannot be opened.
+  static std::unique_ptr<Delegate> create(const DelegateOptions& options, std::string* error);
+  ~Delegate();
+
+  // The object to hand to TFLite (ModifyGraphWithDelegate / options). Valid
+  // as long as this Delegate lives.
+  TfLiteDelegate* tflite_delegate();
+
+  // Filled when TFLite calls Prepare; updated as partitions compile.
+  const DelegateReport& report() const;
+
+  const DelegateOptions& options() const;
+
+  struct State;  // implementation, shared with the kernel callbacks
+
+ private:
+  explicit Delegate(std::unique_ptr<State> state);
+  std::unique_ptr<State> state_;
+};
+
+// The placement table as text, one row per node plus a summary line.
+std::string format_placement_table(const DelegateReport& report);
+// One line: "N of M nodes on <device> in P partitions; CPU: OP xK, ..."
+std::string format_placement_summary(const DelegateReport& report);
+
+}  // namespace nonstick

@@ -1,0 +1,29 @@
+// Delegate options: from load_delegate()'s key/value pairs, falling back to
+// NONSTICK_* environment variables, falling back to defaults.
+#pragma once
+
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace nonstick {
+
+enum class LogLevel { kQuiet = 0, kInfo = 1, kPlacement = 2, kDebug = 3 };
+
+struct DelegateOptions {
+  std::string device = "auto";  // auto | reference | <hardware backend>
+  LogLevel log_level = LogLevel::kInfo;
+  int max_partitions = 0;        // 0 = unlimited; else keep the largest N
+  int min_partition_ops = 1;     // smaller partitions stay on the CPU
+  std::vector<std::string> disabled_ops;  // TFLite op names forced onto the CPU
+};
+
+// Parses key/value pairs (after applying environment defaults). Unknown keys
+// or malformed values produce a one-line error and return false.
+bool parse_options(const std::vector<std::pair<std::string, std::string>>& pairs,
+                   DelegateOptions* out, std::string* error);
+
+// The option keys and their meaning, for --help and the README.
+std::string options_help();
+
+}  // namespace nonstick
