@@ -38,11 +38,16 @@ class Delegate {
   // Returns null with *error set when the options are invalid or the device
   // cannot be opened.
   static std::unique_ptr<Delegate> create(const DelegateOptions& options, std::string* error);
+  // A delegate that takes no node, every one kept on the CPU with `reason`:
+  // what the plugin hands TFLite when the requested device cannot be used.
+  static std::unique_ptr<Delegate> create_cpu_only(const DelegateOptions& options, std::string reason);
   ~Delegate();
 
   // The object to hand to TFLite (ModifyGraphWithDelegate / options). Valid
   // as long as this Delegate lives.
   TfLiteDelegate* tflite_delegate();
+  // The Delegate behind a TfLiteDelegate this library created (or null).
+  static Delegate* from_tflite(TfLiteDelegate* delegate);
 
   // Filled when TFLite calls Prepare; updated as partitions compile.
   const DelegateReport& report() const;

@@ -153,6 +153,23 @@ typedef struct TfLiteContext {
                                                         TfLiteRegistration registration,
                                                         const TfLiteIntArray* nodes_to_replace,
                                                         struct TfLiteDelegate* delegate);
+  int recommended_num_threads;
+  void* (*GetExternalContext)(struct TfLiteContext*, int);
+  void (*SetExternalContext)(struct TfLiteContext*, int, void*);
+  bool allow_fp32_relax_to_fp16;
+  void* profiler;
+  void* (*AllocatePersistentBuffer)(struct TfLiteContext* ctx, size_t bytes);
+  TfLiteStatus (*AllocateBufferForEval)(struct TfLiteContext* ctx, size_t bytes, void** ptr);
+  TfLiteStatus (*RequestScratchBufferInArena)(struct TfLiteContext* ctx, size_t bytes, int* buffer_idx);
+  void* (*GetScratchBuffer)(struct TfLiteContext* ctx, int buffer_idx);
+  TfLiteStatus (*ResizeTensorExplicit)(struct TfLiteContext* ctx, TfLiteTensor* tensor, int dims,
+                                       const int* shape);
+  // How TFLite would split `nodes_to_replace` into partitions; the array is
+  // owned by the context and valid until the next call.
+  TfLiteStatus (*PreviewDelegatePartitioning)(struct TfLiteContext* context,
+                                              const TfLiteIntArray* nodes_to_replace,
+                                              TfLiteDelegateParams** partition_params_array,
+                                              int* num_partitions);
   // Later members are not used by nonstick.
 } TfLiteContext;
 

@@ -1,0 +1,110 @@
+#include "delegate/options.h"
+
+#include <cstdlib>
+#include <sstream>
+
+namespace nonstick {
+namespace {
+
+struct Key {
+  const char* name;
+  const char* env;
+  const char* help;
+};
+
+constexpr Key kKeys[] = {
+    {"device", "NONSTICK_DEVICE",
+     "auto | reference | <hardware backend>. auto: NPU hardware when present, else the reference "
+     "backend on the host CPU"},
+    {"log_level", "NONSTICK_LOG_LEVEL",
+     "quiet | info | placement | debug (or 0-3). info: one summary line; placement: the per-node "
+     "table"},
+    {"max_partitions", "NONSTICK_MAX_PARTITIONS", "keep only the N largest partitions (0 = all)"},
+    {"min_partition_ops", "NONSTICK_MIN_PARTITION_OPS",
+     "partitions with fewer ops stay on the CPU (default 1)"},
+    {"disable_ops", "NONSTICK_DISABLE_OPS",
+     "comma-separated TFLite op names kept on the CPU, e.g. SOFTMAX,MEAN"},
+};
+
+bool parse_int(const std::string& s, int lo, int hi, int* out) {
+  char* end = nullptr;
+  const long v = std::strtol(s.c_str(), &end, 10);
+  if (s.empty() || *end != '\0' || v < lo || v > hi) return false;
+  *out = static_cast<int>(v);
+  return true;
+}
+
+bool apply(const std::string& key, const std::string& value, DelegateOptions* o, std::string* error) {
+  if (key == "device") {
+    if (value.empty()) {
+      *error = "option device: empty value";
+      return false;
+    }
+    o->device = value;
+  } else if (key == "log_level") {
+    static const char* kNames[] = {"quiet", "info", "placement", "debug"};
+    int level = -1;
+    for (int i = 0; i < 4; ++i) {
+      if (value == kNames[i]) level = i;
+    }
+    if (level < 0 && !parse_int(value, 0, 3, &level)) {
+      *error = "option log_level: '" + value + "' is not quiet|info|placement|debug|0-3";
+      return false;
+    }
+    o->log_level = static_cast<LogLevel>(level);
+  } else if (key == "max_partitions") {
+    if (!parse_int(value, 0, 1 << 20, &o->max_partitions)) {
+      *error = "option max_partitions: '" + value + "' is not a non-negative integer";
+      return false;
+    }
+  } else if (key == "min_partition_ops") {
+    if (!parse_int(value, 1, 1 << 20, &o->min_partition_ops)) {
+      *error = "option min_partition_ops: '" + value + "' is not a positive integer";
+      return false;
+    }
+  } else if (key == "disable_ops") {
+    o->disabled_ops.clear();
+    std::stringstream ss(value);
+    std::string item;
+    while (std::getline(ss, item, ',')) {
+      if (!item.empty()) o->disabled_ops.push_back(item);
+    }
+  } else {
+    *error = "unknown option '" + key + "' (known: device, log_level, max_partitions, min_partition_ops, disable_ops)";
+    return false;
+  }
+  return true;
+}
+
+}  // namespace
+
+bool parse_options(const std::vector<std::pair<std::string, std::string>>& pairs,
+                   DelegateOptions* out, std::string* error) {
+  DelegateOptions o;
+  std::string first_error;
+  // Environment first, so explicit options win.
+  for (const Key& k : kKeys) {
+    if (const char* v = std::getenv(k.env)) {
+      std::string e;
+      if (!apply(k.name, v, &o, &e) && first_error.empty()) first_error = k.env + std::string(": ") + e;
+    }
+  }
+  for (const auto& [key, value] : pairs) {
+    std::string e;
+    if (!apply(key, value, &o, &e) && first_error.empty()) first_error = e;
+  }
+  *out = o;
+  if (!first_error.empty()) {
+    *error = first_error;
+    return false;
+  }
+  return true;
+}
+
+std::string options_help() {
+  std::ostringstream s;
+  for (const Key& k : kKeys) s << "  " << k.name << " (env " << k.env << "): " << k.help << "\n";
+  return s.str();
+}
+
+}  // namespace nonstick
