@@ -12,9 +12,11 @@
 namespace {
 
 void report(void (*report_error)(const char*), const std::string& message) {
+  // Python's loader only surfaces report_error text when creation fails, so
+  // the line also goes to stderr.
   const std::string line = "nonstick: " + message;
+  std::fprintf(stderr, "%s\n", line.c_str());
   if (report_error) report_error(line.c_str());
-  else std::fprintf(stderr, "%s\n", line.c_str());
 }
 
 }  // namespace

@@ -1,0 +1,50 @@
+// Shared pieces of the nonstick command-line tool.
+#pragma once
+
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "delegate/delegate.h"
+#include "tflite/interpreter.h"
+
+namespace nonstick::cli {
+
+// --key value / --flag arguments after the subcommand.
+class Args {
+ public:
+  // Returns false (with *error) on a malformed argument list or an unknown key.
+  bool parse(int argc, char** argv, const std::vector<std::string>& value_keys,
+             const std::vector<std::string>& flag_keys, std::string* error);
+  std::string get(const std::string& key, const std::string& fallback = "") const;
+  int get_int(const std::string& key, int fallback) const;
+  bool has(const std::string& key) const { return values_.count(key) > 0; }
+
+ private:
+  std::map<std::string, std::string> values_;
+};
+
+// An interpreter running through the nonstick delegate, with its report.
+struct DelegatedInterpreter {
+  std::unique_ptr<Delegate> delegate;
+  std::unique_ptr<tflite::Interpreter> interpreter;
+  double setup_ms = 0;  // interpreter creation incl. delegate prepare/compile
+};
+
+bool make_delegated(const std::vector<uint8_t>& model, const std::string& device, int threads,
+                    DelegatedInterpreter* out, std::string* error);
+
+// Deterministic pseudo-random bytes, for inputs when no image is given.
+void fill_pseudo_random(std::vector<uint8_t>* bytes, uint32_t seed);
+
+struct LatencySummary {
+  double min_ms, median_ms, mean_ms, max_ms;
+};
+LatencySummary summarize(std::vector<double> samples_ms);
+
+int run_classify(int argc, char** argv);
+int run_inspect(int argc, char** argv);
+int run_bench(int argc, char** argv);
+
+}  // namespace nonstick::cli

@@ -1,0 +1,63 @@
+// nonstick inspect: placement of every operation without running the model.
+#include <cstdio>
+
+#include "tools/nonstick/cli.h"
+
+namespace nonstick::cli {
+namespace {
+
+std::string json_string(const std::string& s) {
+  std::string out = "\"";
+  for (char ch : s) {
+    const auto c = static_cast<unsigned char>(ch);
+    if (c == '"' || c == '\\') {
+      out += '\\';
+      out += ch;
+    } else if (c < 0x20) {
+      char buf[8];
+      std::snprintf(buf, sizeof buf, "\\u%04x", c);
+      out += buf;
+    } else {
+      out += ch;
+    }
+  }
+  return out + "\"";
+}
+
+}  // namespace
+
+int run_inspect(int argc, char** argv) {
+  Args args;
+  std::string error;
+  if (!args.parse(argc, argv, {"model", "device"}, {"json"}, &error) || !args.has("model")) {
+    std::fprintf(stderr, "nonstick inspect: %s\n", error.empty() ? "--model is required" : error.c_str());
+    return 2;
+  }
+  const std::string path = args.get("model");
+  std::vector<uint8_t> model = tflite::read_file(path, &error);
+  DelegatedInterpreter npu;
+  if (model.empty() || !make_delegated(model, args.get("device", "auto"), 1, &npu, &error)) {
+    std::fprintf(stderr, "nonstick inspect: %s\n", error.c_str());
+    return 1;
+  }
+  const DelegateReport& r = npu.delegate->report();
+  if (args.has("json")) {
+    std::printf("{\"model\": %s, \"device\": %s, \"device_description\": %s, \"partitions\": %d, \"ops\": [",
+                json_string(path).c_str(), json_string(r.device).c_str(),
+                json_string(r.device_description).c_str(), r.partitions);
+    for (size_t i = 0; i < r.nodes.size(); ++i) {
+      const NodePlacement& p = r.nodes[i];
+      std::printf("%s\n  {\"index\": %d, \"op\": %s, \"placement\": %s, \"partition\": %d, \"signature\": %s, \"reason\": %s}",
+                  i ? "," : "", p.node_index, json_string(p.op).c_str(),
+                  json_string(p.delegated ? r.device : "cpu").c_str(), p.partition,
+                  json_string(p.signature).c_str(), json_string(p.reason).c_str());
+    }
+    std::printf("\n]}\n");
+    return 0;
+  }
+  std::printf("model   %s\ndevice  %s: %s\n\n", path.c_str(), r.device.c_str(), r.device_description.c_str());
+  std::fputs(format_placement_table(r).c_str(), stdout);
+  return 0;
+}
+
+}  // namespace nonstick::cli
