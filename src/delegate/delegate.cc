@@ -48,6 +48,32 @@ std::vector<int> to_vector(const TfLiteIntArray* a) {
   return a ? std::vector<int>(a->data, a->data + a->size) : std::vector<int>();
 }
 
+// Empty when every fixed-size tensor's byte count agrees with its shape.
+std::string check_tensor_layout(const TfLiteContext* ctx) {
+  size_t checked = 0, bad = 0;
+  for (size_t i = 0; i < ctx->tensors_size; ++i) {
+    const TfLiteTensor& t = ctx->tensors[i];
+    size_t element = 0;
+    switch (t.type) {
+      case kTfLiteUInt8: case kTfLiteInt8: case kTfLiteBool: element = 1; break;
+      case kTfLiteInt16: element = 2; break;
+      case kTfLiteInt32: case kTfLiteFloat32: element = 4; break;
+      case kTfLiteInt64: element = 8; break;
+      default: continue;
+    }
+    if (!t.dims || t.allocation_type == kTfLiteDynamic || t.dims->size < 0 || t.dims->size > 16) continue;
+    size_t n = element;
+    for (int d = 0; d < t.dims->size; ++d) n *= static_cast<size_t>(std::max(t.dims->data[d], 0));
+    ++checked;
+    bad += n != t.bytes;
+  }
+  if (checked > 0 && bad * 2 > checked) {
+    return "TFLite ABI mismatch: " + std::to_string(bad) + " of " + std::to_string(checked) +
+           " tensors disagree with nonstick's TfLiteTensor layout";
+  }
+  return {};
+}
+
 }  // namespace
 
 struct Delegate::State {
@@ -199,6 +225,11 @@ TfLiteStatus Delegate::State::prepare(TfLiteContext* ctx) {
   if (ctx->GetExecutionPlan(ctx, &exec) != kTfLiteOk) return kTfLiteError;
   const std::vector<int> plan = to_vector(exec);
 
+  // 0. A runtime whose TfLiteTensor layout differs from abi.h would show up
+  //    as byte counts that disagree with shapes: then take nothing.
+  std::string abi_problem = check_tensor_layout(ctx);
+  if (!abi_problem.empty()) log_line(options, LogLevel::kQuiet, abi_problem + "; every operation stays on the CPU");
+
   // 1. Per-node decision.
   std::vector<int> accepted;
   for (int node_index : plan) {
@@ -223,7 +254,10 @@ TfLiteStatus Delegate::State::prepare(TfLiteContext* ctx) {
       } else {
         const ir::Graph& g = one.graph();
         p.signature = ir::describe(g, g.ops[0]);
-        if (!backend) {
+        if (!abi_problem.empty()) {
+          t.ok = false;
+          t.reason = abi_problem;
+        } else if (!backend) {
           t.ok = false;
           t.reason = backend_error;
         } else if (std::find(options.disabled_ops.begin(), options.disabled_ops.end(), t.op_name) !=

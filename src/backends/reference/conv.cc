@@ -1,14 +1,133 @@
-// STUB: to be replaced by the real kernels.
-#include "backends/reference/kernel.h"
+// CONV_2D for uint8 and int8 (per-tensor or per-channel int8 weights).
+//
+// TFLite's x86 builtin runs this through im2col + GEMM (gemmlowp for uint8,
+// ruy for int8), but the accumulation is exact integer arithmetic, so only
+// the output stage has to match bit for bit: (acc + bias) requantized with
+// the double-rounding multiplier, plus the output zero point, clamped to the
+// fused activation range. Padding cells contribute nothing (TFLite fills
+// them with the input zero point, which the input offset cancels).
+#include <variant>
+
+#include "backends/reference/conv_util.h"
 
 namespace nonstick::reference {
 namespace {
-Support stub_check(const ir::Graph&, const ir::Operation&) { return Support::no("not implemented yet"); }
-std::unique_ptr<Kernel> stub_create(const ir::Graph&, const ir::Operation&) { return nullptr; }
+
+using ir::DType;
+
+Support operands(const ir::Graph& g, const ir::Operation& op, WeightedOperands* o) {
+  Support s = weighted_operands(g, op, o);
+  if (s.supported && !std::holds_alternative<ir::ConvParams>(op.params)) {
+    return Support::no("missing convolution params");
+  }
+  return s;
+}
+
+Window conv_window(const ir::Tensor& in, const ir::Tensor& filter, const ir::ConvParams& p) {
+  Window w;
+  w.batches = in.dim(0);
+  w.h = window_dim(p.padding, in.dim(1), filter.dim(1), p.stride_h, p.dilation_h);
+  w.w = window_dim(p.padding, in.dim(2), filter.dim(2), p.stride_w, p.dilation_w);
+  w.in_channels = in.dim(3);
+  w.out_channels = filter.dim(0);
+  return w;
+}
+
+Support check_conv(const ir::Graph& g, const ir::Operation& op) {
+  WeightedOperands o;
+  Support s = operands(g, op, &o);
+  if (!s.supported) return s;
+  if (!(s = check_activation_pair(*o.input, *o.output)).supported) return s;
+  if (o.input->rank() != 4 || o.filter->rank() != 4) return Support::no("input and filter must be 4-D");
+  if (!(s = check_weights(*o.input, *o.filter, o.bias, *o.output, 0, true)).supported) return s;
+  const auto& p = op.get<ir::ConvParams>();
+  if (p.stride_w < 1 || p.stride_h < 1 || p.dilation_w < 1 || p.dilation_h < 1) {
+    return Support::no("strides and dilations must be positive");
+  }
+  if (o.filter->dim(3) != o.input->dim(3)) return Support::no("filter depth differs from input channels");
+  if (!conv_window(*o.input, *o.filter, p).matches(*o.output)) {
+    return Support::no("output shape does not match the convolution window");
+  }
+  return Support::yes();
+}
+
+template <typename T>
+class ConvKernel final : public Kernel {
+ public:
+  ConvKernel(const ir::Operation& op, const WeightedOperands& o)
+      : input_(op.inputs[0]), output_(op.outputs[0]),
+        window_(conv_window(*o.input, *o.filter, op.get<ir::ConvParams>())),
+        input_offset_(-o.input->quant.zero_point()), output_zero_point_(o.output->quant.zero_point()),
+        range_(activation_range(op.get<ir::ConvParams>().activation, o.output->dtype, o.output->quant.scale(),
+                                o.output->quant.zero_point())),
+        bias_(bias_values(o.bias, window_.out_channels)),
+        multipliers_(channel_multipliers(
+            *o.input, *o.filter, *o.output, window_.out_channels,
+            o.input->dtype == DType::kUInt8 ? ScaleProduct::kFloat : ScaleProduct::kDouble)) {
+    // Weights with their zero point removed, OHWI as in the model.
+    const int32_t filter_offset = -o.filter->quant.zero_point();
+    auto raw = o.filter->values<T>();
+    filter_.reserve(raw.size());
+    for (T v : raw) filter_.push_back(static_cast<int16_t>(v + filter_offset));
+  }
+
+  void run(const TensorMemory& memory) const override {
+    const T* in = memory.get<T>(input_);
+    T* out = memory.get<T>(output_);
+    const WindowDim& wh = window_.h;
+    const WindowDim& ww = window_.w;
+    const int channels = window_.in_channels;
+    const size_t filter_size = static_cast<size_t>(wh.filter) * static_cast<size_t>(ww.filter) *
+                               static_cast<size_t>(channels);
+    for (int b = 0; b < window_.batches; ++b) {
+      for (int oy = 0; oy < wh.out; ++oy) {
+        const int y0 = oy * wh.stride - wh.pad;
+        for (int ox = 0; ox < ww.out; ++ox) {
+          const int x0 = ox * ww.stride - ww.pad;
+          for (int oc = 0; oc < window_.out_channels; ++oc) {
+            const int16_t* filter = filter_.data() + static_cast<size_t>(oc) * filter_size;
+            int32_t acc = 0;
+            for (int ky = 0; ky < wh.filter; ++ky) {
+              const int iy = y0 + ky * wh.dilation;
+              if (iy < 0 || iy >= wh.in) continue;
+              for (int kx = 0; kx < ww.filter; ++kx) {
+                const int ix = x0 + kx * ww.dilation;
+                if (ix < 0 || ix >= ww.in) continue;
+                const T* src = in + ((static_cast<size_t>(b) * wh.in + iy) * ww.in + ix) * channels;
+                const int16_t* f = filter + (static_cast<size_t>(ky) * ww.filter + kx) * channels;
+                for (int c = 0; c < channels; ++c) acc += (static_cast<int32_t>(src[c]) + input_offset_) * f[c];
+              }
+            }
+            acc += bias_[static_cast<size_t>(oc)];
+            acc = multiply_by_quantized_multiplier(acc, multipliers_[static_cast<size_t>(oc)]) + output_zero_point_;
+            *out++ = clamp_to<T>(acc, range_.min, range_.max);
+          }
+        }
+      }
+    }
+  }
+
+ private:
+  int input_, output_;
+  Window window_;
+  int32_t input_offset_, output_zero_point_;
+  ActivationRange range_;
+  std::vector<int16_t> filter_;
+  std::vector<int32_t> bias_;
+  std::vector<QuantizedMultiplier> multipliers_;
+};
+
+std::unique_ptr<Kernel> create_conv(const ir::Graph& g, const ir::Operation& op) {
+  WeightedOperands o;
+  operands(g, op, &o);
+  if (o.input->dtype == DType::kUInt8) return std::make_unique<ConvKernel<uint8_t>>(op, o);
+  return std::make_unique<ConvKernel<int8_t>>(op, o);
+}
+
 }  // namespace
 
 const KernelFactory& conv2d_kernel() {
-  static const KernelFactory f{stub_check, stub_create};
+  static const KernelFactory f{check_conv, create_conv};
   return f;
 }
 

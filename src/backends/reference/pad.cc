@@ -13,17 +13,12 @@ using ir::DType;
 
 constexpr int kMaxRank = 5;  // TFLite's pad kernels stop at 5-D
 
-struct Range {
-  int32_t lo, hi;
-};
+bool narrow_integer(DType t) { return t == DType::kUInt8 || t == DType::kInt8 || t == DType::kInt16; }
 
-Range dtype_range(DType t) {
-  switch (t) {
-    case DType::kUInt8: return {0, 255};
-    case DType::kInt8: return {-128, 127};
-    case DType::kInt16: return {-32768, 32767};
-    default: return {0, 0};  // int32/float32: only the zero bit pattern is used
-  }
+// Quantized 8/16-bit tensors pad with the zero point; everything else
+// (unquantized, int32, float32) with the all-zero bit pattern.
+int32_t pad_value(const ir::Tensor& out) {
+  return narrow_integer(out.dtype) && !out.quant.empty() ? out.quant.zero_point() : 0;
 }
 
 Support check_pad(const ir::Graph& g, const ir::Operation& op) {
@@ -32,8 +27,7 @@ Support check_pad(const ir::Graph& g, const ir::Operation& op) {
   const ir::Tensor& out = g.output(op, 0);
   const auto& p = op.get<ir::PadParams>();
   if (in->dtype != out.dtype) return Support::no("input and output dtypes differ");
-  if (in->dtype != DType::kUInt8 && in->dtype != DType::kInt8 && in->dtype != DType::kInt16 &&
-      in->dtype != DType::kInt32 && in->dtype != DType::kFloat32) {
+  if (!narrow_integer(in->dtype) && in->dtype != DType::kInt32 && in->dtype != DType::kFloat32) {
     return Support::no("unsupported dtype " + std::string(ir::dtype_name(in->dtype)));
   }
   const int rank = in->rank();
@@ -49,9 +43,10 @@ Support check_pad(const ir::Graph& g, const ir::Operation& op) {
     }
   }
   if (out.quant.per_channel()) return Support::no("per-channel quantized output");
-  const Range r = dtype_range(out.dtype);
-  const int32_t zp = out.quant.zero_point();
-  if (zp < r.lo || zp > r.hi) return Support::no("output zero point outside the dtype's range");
+  const int32_t lo = out.dtype == DType::kUInt8 ? 0 : (out.dtype == DType::kInt8 ? -128 : -32768);
+  const int32_t hi = out.dtype == DType::kUInt8 ? 255 : (out.dtype == DType::kInt8 ? 127 : 32767);
+  const int32_t value = pad_value(out);
+  if (value < lo || value > hi) return Support::no("output zero point outside the dtype's range");
   return Support::yes();
 }
 
@@ -88,34 +83,30 @@ std::unique_ptr<Kernel> make_pad(const ir::Graph& g, const ir::Operation& op) {
   const ir::Tensor& in = *g.input(op, 0);
   const ir::Tensor& out = g.output(op, 0);
   const auto& pads = op.get<ir::PadParams>().paddings;
-  const int rank = in.rank();
+  const size_t rank = in.shape.size();
   // Output strides, and the offset of input element 0 inside the output.
-  std::vector<size_t> stride(static_cast<size_t>(rank), 1);
-  for (int d = rank - 2; d >= 0; --d) {
-    stride[static_cast<size_t>(d)] = stride[static_cast<size_t>(d) + 1] * static_cast<size_t>(out.dim(d + 1));
-  }
+  std::vector<size_t> stride(rank, 1);
+  for (size_t d = rank - 1; d-- > 0;) stride[d] = stride[d + 1] * static_cast<size_t>(out.shape[d + 1]);
   size_t origin = 0;
-  for (int d = 0; d < rank; ++d) origin += static_cast<size_t>(pads[static_cast<size_t>(d)].first) * stride[static_cast<size_t>(d)];
+  for (size_t d = 0; d < rank; ++d) origin += static_cast<size_t>(pads[d].first) * stride[d];
   // One output offset per input row (all dims but the last), in input order.
-  const size_t row = static_cast<size_t>(in.dim(rank - 1));
+  const size_t row = static_cast<size_t>(in.shape[rank - 1]);
   std::vector<size_t> offsets;
   if (in.num_elements() > 0) {
-    std::vector<int32_t> index(static_cast<size_t>(rank), 0);
+    std::vector<size_t> index(rank, 0);
     const size_t rows = static_cast<size_t>(in.num_elements()) / row;
     offsets.reserve(rows);
     for (size_t r = 0; r < rows; ++r) {
       size_t offset = origin;
-      for (int d = 0; d < rank - 1; ++d) offset += static_cast<size_t>(index[static_cast<size_t>(d)]) * stride[static_cast<size_t>(d)];
+      for (size_t d = 0; d + 1 < rank; ++d) offset += index[d] * stride[d];
       offsets.push_back(offset);
-      for (int d = rank - 2; d >= 0; --d) {
-        if (++index[static_cast<size_t>(d)] < in.dim(d)) break;
-        index[static_cast<size_t>(d)] = 0;
+      for (size_t d = rank - 1; d-- > 0;) {
+        if (++index[d] < static_cast<size_t>(in.shape[d])) break;
+        index[d] = 0;
       }
     }
   }
-  // Quantized tensors pad with the output zero point; it fits T (checked).
-  const T pad_value = static_cast<T>(out.quant.empty() ? 0 : out.quant.zero_point());
-  return std::make_unique<PadKernel<T>>(op.inputs[0], op.outputs[0], pad_value,
+  return std::make_unique<PadKernel<T>>(op.inputs[0], op.outputs[0], static_cast<T>(pad_value(out)),
                                         static_cast<size_t>(out.num_elements()), row, std::move(offsets));
 }
 
@@ -124,7 +115,7 @@ std::unique_ptr<Kernel> create_pad(const ir::Graph& g, const ir::Operation& op) 
     case DType::kUInt8: return make_pad<uint8_t>(g, op);
     case DType::kInt8: return make_pad<int8_t>(g, op);
     case DType::kInt16: return make_pad<int16_t>(g, op);
-    default: return make_pad<uint32_t>(g, op);  // int32, float32: zero bits
+    default: return make_pad<uint32_t>(g, op);  // int32, float32: pad value 0
   }
 }
 

@@ -1,0 +1,169 @@
+// Shared pieces of the convolution-family kernels (CONV_2D, DEPTHWISE_CONV_2D,
+// FULLY_CONNECTED, pooling): window geometry and the operand checks and
+// requantization setup TFLite's kernels perform at prepare time.
+#pragma once
+
+#include <cmath>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "backends/reference/fixed_point.h"
+#include "backends/reference/kernel.h"
+
+namespace nonstick::reference {
+
+// One spatial dimension of a sliding window.
+struct WindowDim {
+  int in = 0, out = 0;
+  int filter = 1, stride = 1, dilation = 1;
+  int pad = 0;  // leading padding; TFLite puts any odd extra cell at the end
+};
+
+// Output size and leading padding as TFLite's ComputePaddingHeightWidth
+// derives them (TensorFlow's GetWindowedOutputSize rules).
+inline WindowDim window_dim(ir::Padding padding, int in, int filter, int stride, int dilation) {
+  WindowDim d{in, 0, filter, stride, dilation, 0};
+  const int effective = (filter - 1) * dilation + 1;
+  d.out = padding == ir::Padding::kSame ? (in + stride - 1) / stride : (in - effective + stride) / stride;
+  const int total = (d.out - 1) * stride + effective - in;
+  d.pad = total > 0 ? total / 2 : 0;
+  return d;
+}
+
+// The NHWC sliding-window geometry of one op.
+struct Window {
+  int batches = 1;
+  WindowDim h, w;
+  int in_channels = 1, out_channels = 1;
+
+  // Whether `out` has the shape this window produces (and it is non-empty).
+  bool matches(const ir::Tensor& out) const {
+    return h.out > 0 && w.out > 0 && out.rank() == 4 && out.dim(0) == batches && out.dim(1) == h.out &&
+           out.dim(2) == w.out && out.dim(3) == out_channels;
+  }
+};
+
+inline bool is_quantized_8bit(ir::DType t) { return t == ir::DType::kUInt8 || t == ir::DType::kInt8; }
+
+inline int32_t dtype_min(ir::DType t) { return t == ir::DType::kUInt8 ? 0 : -128; }
+inline int32_t dtype_max(ir::DType t) { return t == ir::DType::kUInt8 ? 255 : 127; }
+
+// Input/output checks shared by every op here: 8-bit, same dtype, per-tensor
+// affine quantization with zero points inside the dtype's range.
+inline Support check_activation_pair(const ir::Tensor& in, const ir::Tensor& out) {
+  if (in.dtype == ir::DType::kInt16) return Support::no("int16 activations not supported");
+  if (!is_quantized_8bit(in.dtype)) {
+    return Support::no(std::string(ir::dtype_name(in.dtype)) + " activations not supported");
+  }
+  if (out.dtype != in.dtype) return Support::no("output dtype differs from input dtype");
+  for (const ir::Tensor* t : {&in, &out}) {
+    if (t->quant.empty() || !(t->quant.scale() > 0.0f)) return Support::no("activation not quantized");
+    if (t->quant.per_channel()) return Support::no("per-channel quantized activation");
+    const int32_t zp = t->quant.zero_point();
+    if (zp < dtype_min(t->dtype) || zp > dtype_max(t->dtype)) return Support::no("zero point out of range");
+  }
+  return Support::yes();
+}
+
+// The operands of CONV_2D, DEPTHWISE_CONV_2D and FULLY_CONNECTED:
+// (input, filter, optional bias) -> output.
+struct WeightedOperands {
+  const ir::Tensor* input = nullptr;
+  const ir::Tensor* filter = nullptr;
+  const ir::Tensor* bias = nullptr;  // null when absent
+  const ir::Tensor* output = nullptr;
+};
+
+inline Support weighted_operands(const ir::Graph& g, const ir::Operation& op, WeightedOperands* o) {
+  if (op.inputs.size() < 2 || op.inputs.size() > 3 || op.outputs.size() != 1) {
+    return Support::no("needs input, filter, optional bias and one output");
+  }
+  o->input = g.input(op, 0);
+  o->filter = g.input(op, 1);
+  o->bias = op.inputs.size() > 2 ? g.input(op, 2) : nullptr;
+  o->output = &g.output(op, 0);
+  if (!o->input || !o->filter) return Support::no("missing input or filter");
+  return Support::yes();
+}
+
+// How a weighted op's multiplier is derived. TFLite's CONV_2D and
+// DEPTHWISE_CONV_2D compute per-channel (and int8 per-tensor) multipliers as
+// double products, but their uint8 path and FULLY_CONNECTED multiply
+// input_scale * filter_scale in float first; the last bit can differ.
+enum class ScaleProduct { kFloat, kDouble };
+
+// Filter and bias checks for CONV_2D / DEPTHWISE_CONV_2D / FULLY_CONNECTED.
+// `channel_axis` is the filter dimension holding output channels;
+// `allow_per_channel` is false for ops whose TFLite kernel ignores
+// per-channel scales.
+inline Support check_weights(const ir::Tensor& in, const ir::Tensor& filter, const ir::Tensor* bias,
+                             const ir::Tensor& out, int channel_axis, bool allow_per_channel) {
+  if (filter.dtype != in.dtype) {
+    return Support::no(std::string(ir::dtype_name(filter.dtype)) + " filter with " +
+                       std::string(ir::dtype_name(in.dtype)) + " input not supported");
+  }
+  if (!filter.constant) return Support::no("filter must be constant");
+  const ir::Quantization& fq = filter.quant;
+  if (fq.empty()) return Support::no("filter not quantized");
+  if (!fq.zero_points.empty() && fq.zero_points.size() != fq.scales.size()) {
+    return Support::no("filter zero point count mismatch");
+  }
+  for (float s : fq.scales) {
+    if (!(s > 0.0f)) return Support::no("filter scale must be positive");
+  }
+  const int channels = filter.dim(channel_axis);
+  if (fq.per_channel()) {
+    if (in.dtype != ir::DType::kInt8) return Support::no("per-channel filter needs int8");
+    if (!allow_per_channel) return Support::no("per-channel filter not supported");
+    if (fq.axis != channel_axis) return Support::no("per-channel axis is not the output channel axis");
+    if (static_cast<int>(fq.scales.size()) != channels) return Support::no("per-channel scale count mismatch");
+  }
+  for (int32_t zp : fq.zero_points) {
+    // TFLite's int8 kernels assume symmetric weights and drop the zero point.
+    if (in.dtype == ir::DType::kInt8 && zp != 0) return Support::no("int8 filter zero point must be 0");
+    if (zp < dtype_min(in.dtype) || zp > dtype_max(in.dtype)) return Support::no("filter zero point out of range");
+  }
+  if (bias) {
+    if (bias->dtype != ir::DType::kInt32) return Support::no("bias must be int32");
+    if (!bias->constant) return Support::no("bias must be constant");
+    if (bias->num_elements() != channels) return Support::no("bias size differs from output channels");
+    if (bias->quant.zero_point() != 0) return Support::no("bias zero point must be 0");
+    // TFLite refuses per-tensor models whose bias scale strays from
+    // input_scale * filter_scale (the kernel assumes they are equal).
+    if (!fq.per_channel() && !bias->quant.empty()) {
+      const double product = static_cast<double>(in.quant.scale()) * static_cast<double>(fq.scale());
+      const double diff = std::abs(product - static_cast<double>(bias->quant.scale()));
+      if (diff / static_cast<double>(out.quant.scale()) > 0.02) {
+        return Support::no("bias scale differs from input_scale * filter_scale");
+      }
+    }
+  }
+  return Support::yes();
+}
+
+// One requantization multiplier per output channel (per-tensor filters are
+// broadcast), computed as TFLite's prepare step does.
+inline std::vector<QuantizedMultiplier> channel_multipliers(const ir::Tensor& in, const ir::Tensor& filter,
+                                                            const ir::Tensor& out, int channels,
+                                                            ScaleProduct product) {
+  std::vector<QuantizedMultiplier> m(static_cast<size_t>(channels));
+  const double out_scale = static_cast<double>(out.quant.scale());
+  for (int c = 0; c < channels; ++c) {
+    const float fs = filter.quant.per_channel() ? filter.quant.scales[static_cast<size_t>(c)] : filter.quant.scale();
+    const double input_product = product == ScaleProduct::kFloat
+                                     ? static_cast<double>(in.quant.scale() * fs)
+                                     : static_cast<double>(in.quant.scale()) * static_cast<double>(fs);
+    m[static_cast<size_t>(c)] = quantize_multiplier(input_product / out_scale);
+  }
+  return m;
+}
+
+// The bias values, or zeros when the op has none.
+inline std::vector<int32_t> bias_values(const ir::Tensor* bias, int channels) {
+  if (!bias) return std::vector<int32_t>(static_cast<size_t>(channels), 0);
+  auto v = bias->values<int32_t>();
+  return {v.begin(), v.end()};
+}
+
+}  // namespace nonstick::reference
