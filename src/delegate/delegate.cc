@@ -24,6 +24,7 @@ struct Partition {
   std::vector<int> inputs;   // TFLite tensor index per Program input
   std::vector<int> outputs;  // TFLite tensor index per Program output
   int id = -1;
+  bool fail_invoke = false;  // inject_failure=invoke
 };
 
 void log_line(const DelegateOptions& o, LogLevel level, const std::string& line) {
@@ -127,6 +128,11 @@ struct Delegate::State {
       *error = "invalid partition: " + problem;
       return nullptr;
     }
+    if (options.inject_failure == "compile") {
+      *error = "injected failure (inject_failure=compile)";
+      return nullptr;
+    }
+    part->fail_invoke = options.inject_failure == "invoke";
     const auto start = std::chrono::steady_clock::now();
     Status s = backend->compile(g, &part->program);
     report.compile_ms +=
@@ -186,6 +192,10 @@ TfLiteStatus kernel_prepare(TfLiteContext* ctx, TfLiteNode* node) {
 
 TfLiteStatus kernel_invoke(TfLiteContext* ctx, TfLiteNode* node) {
   auto* part = static_cast<Partition*>(node->user_data);
+  if (part->fail_invoke) {
+    ctx->ReportError(ctx, "nonstick: invoke failed: injected failure (inject_failure=invoke)");
+    return kTfLiteError;
+  }
   // Tensor data pointers may move between invocations: look them up each time.
   for (size_t i = 0; i < part->inputs.size(); ++i) {
     const TfLiteTensor& t = ctx->tensors[part->inputs[i]];

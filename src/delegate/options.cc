@@ -24,6 +24,9 @@ constexpr Key kKeys[] = {
      "partitions with fewer ops stay on the CPU (default 1)"},
     {"disable_ops", "NONSTICK_DISABLE_OPS",
      "comma-separated TFLite op names kept on the CPU, e.g. SOFTMAX,MEAN"},
+    {"inject_failure", "NONSTICK_INJECT_FAILURE",
+     "testing aid: none | compile (partitions fail to compile, nodes stay on the CPU) | invoke "
+     "(delegated invokes fail)"},
 };
 
 bool parse_int(const std::string& s, int lo, int hi, int* out) {
@@ -69,8 +72,15 @@ bool apply(const std::string& key, const std::string& value, DelegateOptions* o,
     while (std::getline(ss, item, ',')) {
       if (!item.empty()) o->disabled_ops.push_back(item);
     }
+  } else if (key == "inject_failure") {
+    if (value != "none" && value != "compile" && value != "invoke") {
+      *error = "option inject_failure: '" + value + "' is not none|compile|invoke";
+      return false;
+    }
+    o->inject_failure = value;
   } else {
-    *error = "unknown option '" + key + "' (known: device, log_level, max_partitions, min_partition_ops, disable_ops)";
+    *error = "unknown option '" + key +
+             "' (known: device, log_level, max_partitions, min_partition_ops, disable_ops, inject_failure)";
     return false;
   }
   return true;

@@ -7,6 +7,17 @@
 
 namespace nonstick::tflite {
 
+namespace {
+
+// TFLite reports the cause first and "Node N failed to prepare" last: keep all.
+std::string joined(const std::vector<std::string>& errors) {
+  std::string s;
+  for (const std::string& e : errors) s += (s.empty() ? ": " : "; ") + e;
+  return s;
+}
+
+}  // namespace
+
 void Interpreter::report(void* self, const char* format, va_list args) {
   char buf[1024];
   std::vsnprintf(buf, sizeof buf, format, args);
@@ -29,13 +40,11 @@ std::unique_ptr<Interpreter> Interpreter::create(const std::vector<uint8_t>& mod
   if (delegate) TfLiteInterpreterOptionsAddDelegate(it->options_, delegate);
   it->interpreter_ = TfLiteInterpreterCreate(it->model_, it->options_);
   if (!it->interpreter_) {
-    *error = "TFLite could not create an interpreter" +
-             (it->errors_.empty() ? std::string() : ": " + it->errors_.back());
+    *error = "TFLite could not create an interpreter" + joined(it->errors_);
     return nullptr;
   }
   if (TfLiteInterpreterAllocateTensors(it->interpreter_) != kTfLiteOk) {
-    *error = "TFLite could not allocate tensors" +
-             (it->errors_.empty() ? std::string() : ": " + it->errors_.back());
+    *error = "TFLite could not allocate tensors" + joined(it->errors_);
     return nullptr;
   }
   return it;
@@ -81,9 +90,11 @@ Status Interpreter::set_input(int i, const void* data, size_t bytes) {
 }
 
 Status Interpreter::invoke() {
+  const size_t before = errors_.size();
   if (TfLiteInterpreterInvoke(interpreter_) != kTfLiteOk) {
-    return Status::error("TFLite invoke failed" +
-                         (errors_.empty() ? std::string() : ": " + errors_.back()));
+    std::string message = "TFLite invoke failed";
+    for (size_t i = before; i < errors_.size(); ++i) message += (i == before ? ": " : "; ") + errors_[i];
+    return Status::error(message);
   }
   return {};
 }

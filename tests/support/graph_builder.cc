@@ -54,7 +54,7 @@ int GraphBuilder::random_constant(ir::DType dtype, std::vector<int32_t> shape, f
                                   int32_t zero_point, int32_t bias_range) {
   double lo, hi;
   dtype_range(dtype, &lo, &hi);
-  if (dtype == ir::DType::kInt32) {
+  if (dtype == ir::DType::kInt32 || dtype == ir::DType::kInt64) {  // biases (int64: 16x8 ops)
     lo = -bias_range;
     hi = bias_range;
   } else if (dtype == ir::DType::kInt8 && zero_point == 0) {

@@ -22,9 +22,9 @@ namespace nonstick::testing {
 // graph is invalid or uses something the writer cannot express.
 std::vector<uint8_t> write_tflite_model(const ir::Graph& g, std::string* error);
 
-// The builtin operator version the writer stamps on `op`: the lowest version
-// whose kernel accepts its dtypes and options (TFLite refuses a model whose
-// op versions it does not register).
+// The builtin operator version the writer stamps on `op`, by the rules
+// TFLite's converter applies to its dtypes and options. TFLite refuses a
+// model holding an op version it does not register ("Registration failed").
 int tflite_op_version(const ir::Graph& g, const ir::Operation& op);
 
 }  // namespace nonstick::testing

@@ -152,8 +152,9 @@ bool check_all_delegated(const DelegateReport& report, size_t ops) {
   for (const NodePlacement& node : report.nodes) {
     if (node.delegated) continue;
     ++count;
-    missing << "\n  node " << node.node_index << " " << node.op << " " << node.signature << ": "
-            << (node.reason.empty() ? "no reason given" : node.reason);
+    missing << "\n  node " << node.node_index << " ";
+    if (node.signature.rfind(node.op, 0) != 0) missing << node.op << " ";  // unless it names it
+    missing << node.signature << ": " << (node.reason.empty() ? "no reason given" : node.reason);
   }
   if (report.nodes.size() != ops) {
     ADD_FAILURE() << "the delegate reported " << report.nodes.size() << " nodes, the graph has "
@@ -164,6 +165,16 @@ bool check_all_delegated(const DelegateReport& report, size_t ops) {
   ADD_FAILURE() << count << " of " << ops << " nodes were not delegated to " << report.device << ":"
                 << missing.str();
   return false;
+}
+
+// For a model TFLite refuses: each op as written, with its version, since
+// "Registration failed" means a version TFLite 2.9 does not have.
+std::string ops_written(const ir::Graph& g) {
+  std::string s;
+  for (const ir::Operation& op : g.ops) {
+    s += "\n  " + ir::describe(g, op) + " (version " + std::to_string(tflite_op_version(g, op)) + ")";
+  }
+  return s;
 }
 
 std::vector<uint8_t> model_or_fail(const ir::Graph& graph) {
@@ -181,7 +192,7 @@ std::vector<std::vector<uint8_t>> run_tflite_cpu(const ir::Graph& graph, uint32_
   std::string error;
   auto cpu = tflite::Interpreter::create(model, nullptr, 1, &error);
   if (!cpu) {
-    ADD_FAILURE() << "TFLite CPU: " << error;
+    ADD_FAILURE() << "TFLite CPU refuses the model: " << error << ops_written(graph);
     return {};
   }
   std::vector<std::vector<uint8_t>> outputs;
@@ -195,7 +206,7 @@ bool expect_matches_tflite(const ir::Graph& graph, const HarnessOptions& options
   std::string error;
   auto cpu = tflite::Interpreter::create(model, nullptr, 1, &error);
   if (!cpu) {
-    ADD_FAILURE() << "TFLite CPU refuses the model: " << error;
+    ADD_FAILURE() << "TFLite CPU refuses the model: " << error << ops_written(graph);
     return false;
   }
   // The delegate must outlive the interpreter that uses it.

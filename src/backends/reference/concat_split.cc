@@ -10,6 +10,7 @@
 #include <array>
 #include <cmath>
 #include <cstring>
+#include <string>
 
 #include "backends/reference/fixed_point.h"
 #include "backends/reference/kernel.h"
@@ -40,17 +41,22 @@ int64_t inner_size(const std::vector<int32_t>& shape, int axis) {
   return n;
 }
 
+std::string dtype_refusal(DType t) { return "unsupported dtype " + std::string(ir::dtype_name(t)); }
+
 // ---- CONCATENATION ----
 
 Support check_concat(const ir::Graph& g, const ir::Operation& op) {
   if (op.inputs.empty() || op.outputs.size() != 1) return Support::no("needs inputs and one output");
   const auto& p = op.get<ir::ConcatParams>();
   const ir::Tensor& out = g.output(op, 0);
-  if (!copyable(out.dtype)) return Support::no("unsupported dtype " + std::string(ir::dtype_name(out.dtype)));
+  if (!copyable(out.dtype)) return Support::no(dtype_refusal(out.dtype));
   if (p.activation != ir::Activation::kNone) return Support::no("fused activation (TFLite refuses it)");
   const int rank = out.rank();
   if (p.axis < 0 || p.axis >= rank) return Support::no("axis out of range");
   if (out.quant.per_channel()) return Support::no("per-channel quantized output");
+  const bool int16 = out.dtype == DType::kInt16;
+  const Support int16_zero_point = Support::no("int16 zero point not 0 (TFLite refuses it)");
+  if (int16 && out.quant.zero_point() != 0) return int16_zero_point;
   int64_t axis_total = 0;
   for (size_t i = 0; i < op.inputs.size(); ++i) {
     const ir::Tensor* in = g.input(op, i);
@@ -58,23 +64,22 @@ Support check_concat(const ir::Graph& g, const ir::Operation& op) {
     if (in->dtype != out.dtype) return Support::no("input and output dtypes differ");
     if (in->rank() != rank) return Support::no("input ranks differ");
     for (int d = 0; d < rank; ++d) {
-      if (d != p.axis && in->dim(d) != out.dim(d)) return Support::no("input shapes do not match the output");
+      if (d != p.axis && in->dim(d) != out.dim(d)) {
+        return Support::no("input shape does not fit the output");
+      }
     }
     axis_total += in->dim(p.axis);
     if (in->quant.per_channel()) return Support::no("per-channel quantized input");
+    if (int16 && in->quant.zero_point() != 0) return int16_zero_point;
     if (same_quantization(*in, out)) continue;
-    if (out.dtype == DType::kInt8) return Support::no("int8 inputs quantized unlike the output (TFLite refuses it)");
+    if (out.dtype == DType::kInt8) {
+      return Support::no("int8 input quantized unlike the output (TFLite refuses it)");
+    }
     if (out.dtype == DType::kUInt8 && !(in->quant.scale() > 0.0f && out.quant.scale() > 0.0f)) {
-      return Support::no("requantizing input without a positive scale");
+      return Support::no("requantizing without positive scales");
     }
   }
-  if (out.dtype == DType::kInt16) {
-    for (int t : op.inputs) {
-      if (g.tensor(t).quant.zero_point() != 0) return Support::no("int16 with nonzero zero point (TFLite refuses it)");
-    }
-    if (out.quant.zero_point() != 0) return Support::no("int16 with nonzero zero point (TFLite refuses it)");
-  }
-  if (axis_total != out.dim(p.axis)) return Support::no("output axis size is not the sum of the inputs'");
+  if (axis_total != out.dim(p.axis)) return Support::no("output axis is not the sum of the inputs'");
   return Support::yes();
 }
 
@@ -94,7 +99,8 @@ class ConcatKernel final : public Kernel {
     uint8_t* dst = memory.get<uint8_t>(output_);
     for (int64_t k = 0; k < outer_; ++k) {
       for (const Part& part : parts_) {
-        const uint8_t* src = memory.get<uint8_t>(part.tensor) + static_cast<size_t>(k) * part.block_bytes;
+        const uint8_t* src =
+            memory.get<uint8_t>(part.tensor) + static_cast<size_t>(k) * part.block_bytes;
         if (part.requantize) {
           for (size_t j = 0; j < part.block_bytes; ++j) dst[j] = part.table[src[j]];
         } else {
@@ -136,7 +142,8 @@ std::unique_ptr<Kernel> create_concat(const ir::Graph& g, const ir::Operation& o
     }
     parts.push_back(part);
   }
-  return std::make_unique<ConcatKernel>(op.outputs[0], outer_size(out.shape, axis), std::move(parts));
+  return std::make_unique<ConcatKernel>(op.outputs[0], outer_size(out.shape, axis),
+                                        std::move(parts));
 }
 
 // ---- SPLIT ----
@@ -145,7 +152,7 @@ Support check_split(const ir::Graph& g, const ir::Operation& op) {
   const auto& p = op.get<ir::SplitParams>();
   const ir::Tensor* in = g.input(op, 0);
   if (op.inputs.size() != 1 || !in) return Support::no("needs one data input");
-  if (!copyable(in->dtype)) return Support::no("unsupported dtype " + std::string(ir::dtype_name(in->dtype)));
+  if (!copyable(in->dtype)) return Support::no(dtype_refusal(in->dtype));
   if (p.num_splits < 1 || op.outputs.size() != static_cast<size_t>(p.num_splits)) {
     return Support::no("output count differs from num_splits");
   }

@@ -99,7 +99,7 @@ class ConvKernel final : public Kernel {
               }
             }
             acc += bias_[static_cast<size_t>(oc)];
-            acc = multiply_by_quantized_multiplier(acc, multipliers_[static_cast<size_t>(oc)]) + output_zero_point_;
+            acc = multiply_by_quantized_multiplier_gemm(acc, multipliers_[static_cast<size_t>(oc)]) + output_zero_point_;
             *out++ = clamp_to<T>(acc, range_.min, range_.max);
           }
         }

@@ -159,6 +159,20 @@ inline std::vector<QuantizedMultiplier> channel_multipliers(const ir::Tensor& in
   return m;
 }
 
+// x * multiplier * 2^shift as the output stage of ruy, the GEMM library
+// TFLite 2.9 uses on x86 (AVX and later) for CONV_2D and FULLY_CONNECTED,
+// both uint8 and int8: the same saturating doubling high multiply as
+// TFLite's own helper, but the final right shift rounds ties upward (toward
+// +infinity) rather than away from zero, so e.g. -4.5 becomes -4.
+inline int32_t multiply_by_quantized_multiplier_gemm(int32_t x, QuantizedMultiplier q) {
+  const int left_shift = q.shift > 0 ? q.shift : 0;
+  const int right_shift = q.shift > 0 ? 0 : -q.shift;
+  const int32_t high =
+      saturating_rounding_doubling_high_mul(static_cast<int32_t>(static_cast<uint32_t>(x) << left_shift), q.multiplier);
+  if (right_shift == 0) return high;
+  return static_cast<int32_t>((static_cast<int64_t>(high) + (int64_t{1} << (right_shift - 1))) >> right_shift);
+}
+
 // The bias values, or zeros when the op has none.
 inline std::vector<int32_t> bias_values(const ir::Tensor* bias, int channels) {
   if (!bias) return std::vector<int32_t>(static_cast<size_t>(channels), 0);

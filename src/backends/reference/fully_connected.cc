@@ -69,7 +69,7 @@ class FullyConnectedKernel final : public Kernel {
         const int16_t* f = filter_.data() + static_cast<size_t>(u) * depth_;
         int32_t acc = 0;
         for (int d = 0; d < depth_; ++d) acc += (static_cast<int32_t>(row[d]) + input_offset_) * f[d];
-        acc = multiply_by_quantized_multiplier(acc + bias_[static_cast<size_t>(u)], multiplier_);
+        acc = multiply_by_quantized_multiplier_gemm(acc + bias_[static_cast<size_t>(u)], multiplier_);
         *out++ = clamp_to<T>(acc + output_zero_point_, range_.min, range_.max);
       }
     }

@@ -3,6 +3,7 @@
 // then copies the input in raw, whatever the two tensors' quantization.
 #include <algorithm>
 #include <cstring>
+#include <string>
 
 #include "backends/reference/kernel.h"
 
@@ -23,7 +24,9 @@ int32_t pad_value(const ir::Tensor& out) {
 
 Support check_pad(const ir::Graph& g, const ir::Operation& op) {
   const ir::Tensor* in = g.input(op, 0);
-  if (op.inputs.size() != 1 || !in || op.outputs.size() != 1) return Support::no("needs one input and one output");
+  if (op.inputs.size() != 1 || !in || op.outputs.size() != 1) {
+    return Support::no("needs one input and one output");
+  }
   const ir::Tensor& out = g.output(op, 0);
   const auto& p = op.get<ir::PadParams>();
   if (in->dtype != out.dtype) return Support::no("input and output dtypes differ");
@@ -106,8 +109,10 @@ std::unique_ptr<Kernel> make_pad(const ir::Graph& g, const ir::Operation& op) {
       }
     }
   }
-  return std::make_unique<PadKernel<T>>(op.inputs[0], op.outputs[0], static_cast<T>(pad_value(out)),
-                                        static_cast<size_t>(out.num_elements()), row, std::move(offsets));
+  return std::make_unique<PadKernel<T>>(op.inputs[0], op.outputs[0],
+                                        static_cast<T>(pad_value(out)),
+                                        static_cast<size_t>(out.num_elements()), row,
+                                        std::move(offsets));
 }
 
 std::unique_ptr<Kernel> create_pad(const ir::Graph& g, const ir::Operation& op) {

@@ -9,7 +9,9 @@ namespace {
 
 Support check_reshape(const ir::Graph& g, const ir::Operation& op) {
   const ir::Tensor* in = g.input(op, 0);
-  if (op.inputs.size() != 1 || !in || op.outputs.size() != 1) return Support::no("needs one input and one output");
+  if (op.inputs.size() != 1 || !in || op.outputs.size() != 1) {
+    return Support::no("needs one input and one output");
+  }
   const ir::Tensor& out = g.output(op, 0);
   if (in->dtype != out.dtype) return Support::no("input and output dtypes differ");
   if (in->num_elements() != out.num_elements()) return Support::no("element counts differ");

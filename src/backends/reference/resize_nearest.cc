@@ -12,6 +12,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <string>
 #include <limits>
 
 #include "backends/reference/kernel.h"
@@ -27,7 +28,9 @@ bool fixed_point_path(DType t, const ir::ResizeParams& p) {
 
 Support check_resize(const ir::Graph& g, const ir::Operation& op) {
   const ir::Tensor* in = g.input(op, 0);
-  if (op.inputs.size() != 1 || !in || op.outputs.size() != 1) return Support::no("needs one input and one output");
+  if (op.inputs.size() != 1 || !in || op.outputs.size() != 1) {
+    return Support::no("needs one input and one output");
+  }
   const ir::Tensor& out = g.output(op, 0);
   if (in->dtype != out.dtype) return Support::no("input and output dtypes differ");
   if (in->dtype != DType::kUInt8 && in->dtype != DType::kInt8 && in->dtype != DType::kInt16 &&
@@ -35,7 +38,9 @@ Support check_resize(const ir::Graph& g, const ir::Operation& op) {
     return Support::no("unsupported dtype " + std::string(ir::dtype_name(in->dtype)));
   }
   if (in->rank() != 4 || out.rank() != 4) return Support::no("input and output must be 4-D");
-  if (in->dim(0) != out.dim(0) || in->dim(3) != out.dim(3)) return Support::no("batch or channels differ");
+  if (in->dim(0) != out.dim(0) || in->dim(3) != out.dim(3)) {
+    return Support::no("batch or channel count differs");
+  }
   for (int d = 1; d <= 2; ++d) {
     if (in->dim(d) < 1 || out.dim(d) < 1) return Support::no("empty spatial dimension");
   }
@@ -56,11 +61,14 @@ std::vector<int32_t> source_indices(int32_t in, int32_t out, DType dtype, const 
   std::vector<int32_t> index(static_cast<size_t>(out));
   if (fixed_point_path(dtype, p)) {
     const int32_t scale = (in << 16) / out + 1;
-    for (int32_t o = 0; o < out; ++o) index[static_cast<size_t>(o)] = std::min((o * scale) >> 16, in - 1);
+    for (int32_t o = 0; o < out; ++o) {
+      index[static_cast<size_t>(o)] = std::min((o * scale) >> 16, in - 1);
+    }
     return index;
   }
-  const float scale = p.align_corners && out > 1 ? static_cast<float>(in - 1) / static_cast<float>(out - 1)
-                                                 : static_cast<float>(in) / static_cast<float>(out);
+  const float scale = p.align_corners && out > 1
+                          ? static_cast<float>(in - 1) / static_cast<float>(out - 1)
+                          : static_cast<float>(in) / static_cast<float>(out);
   const float offset = p.half_pixel_centers ? 0.5f : 0.0f;
   for (int32_t o = 0; o < out; ++o) {
     const float position = (static_cast<float>(o) + offset) * scale;
@@ -109,7 +117,8 @@ std::unique_ptr<Kernel> create_resize(const ir::Graph& g, const ir::Operation& o
   return std::make_unique<ResizeNearestKernel>(
       op.inputs[0], op.outputs[0], in.dim(0), in.dim(1), in.dim(2),
       static_cast<size_t>(in.dim(3)) * ir::dtype_size(in.dtype),
-      source_indices(in.dim(1), out.dim(1), in.dtype, p), source_indices(in.dim(2), out.dim(2), in.dtype, p));
+      source_indices(in.dim(1), out.dim(1), in.dtype, p),
+      source_indices(in.dim(2), out.dim(2), in.dtype, p));
 }
 
 }  // namespace

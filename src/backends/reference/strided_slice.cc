@@ -1,15 +1,16 @@
 // STRIDED_SLICE with TFLite's index rules, per axis:
 //  - begin: begin_mask picks the first element in the direction of travel;
-//    a negative index counts from the end; then clamped to [0, size] going
-//    forward or [-1, size - 1] going backward;
-//  - end: shrink_axis makes it begin + 1 (a single element, the axis then
-//    dropped from the output); otherwise end_mask picks one past the last
-//    element in the direction of travel; negative counts from the end; then
-//    clamped like begin but to [0, size] / [-1, size - 1];
-//  - the axis yields ceil((end - begin) / stride) elements, at least 0.
-// ellipsis_mask and new_axis_mask are refused. The slice is a strided view of
-// the input, copied row by row in output order.
+//    a negative index counts from the end; the result is clamped to
+//    [0, size] going forward, [-1, size - 1] going backward;
+//  - end: shrink_axis makes it begin + 1 (one element, the axis then dropped
+//    from the output); otherwise end_mask picks one past the last element in
+//    the direction of travel, and negative indices and clamping are as for
+//    begin;
+//  - the axis yields ceil((end - begin) / stride) elements.
+// Empty axes, ellipsis_mask and new_axis_mask are refused. The slice is a
+// strided view of the input, copied row by row in output order.
 #include <cstring>
+#include <string>
 #include <limits>
 
 #include "backends/reference/kernel.h"
@@ -19,7 +20,7 @@ namespace {
 
 using ir::DType;
 
-constexpr int kMaxRank = 5;  // TFLite's strided-slice kernel stops at 5-D
+constexpr size_t kMaxRank = 5;  // TFLite's strided-slice kernel stops at 5-D
 
 struct AxisSlice {
   int64_t start = 0;
@@ -29,33 +30,32 @@ struct AxisSlice {
 
 int64_t clamp(int64_t v, int64_t lo, int64_t hi) { return v < lo ? lo : (v > hi ? hi : v); }
 
-AxisSlice slice_axis(const ir::StridedSliceParams& p, int axis, int64_t size) {
-  const bool forward = p.strides[static_cast<size_t>(axis)] > 0;
+AxisSlice slice_axis(const ir::StridedSliceParams& p, size_t axis, int64_t size) {
+  constexpr int64_t kLowest = std::numeric_limits<int32_t>::min();
+  constexpr int64_t kHighest = std::numeric_limits<int32_t>::max();
+  const int64_t stride = p.strides[axis];
+  const bool forward = stride > 0;
   const int bit = 1 << axis;
-  AxisSlice s;
-  s.stride = p.strides[static_cast<size_t>(axis)];
-  int64_t begin = p.begin[static_cast<size_t>(axis)];
-  if (p.begin_mask & bit) begin = forward ? std::numeric_limits<int32_t>::min() : std::numeric_limits<int32_t>::max();
-  if (begin < 0) begin += size;
-  begin = forward ? clamp(begin, 0, size) : clamp(begin, -1, size - 1);
-  int64_t end = p.end[static_cast<size_t>(axis)];
-  if (p.shrink_axis_mask & bit) {
-    end = begin + 1;
-  } else {
-    if (p.end_mask & bit) end = forward ? std::numeric_limits<int32_t>::max() : std::numeric_limits<int32_t>::min();
-    if (end < 0) end += size;
-    end = forward ? clamp(end, 0, size) : clamp(end, -1, size - 1);
-  }
-  s.start = begin;
+  // A negative index counts from the end; then it is clamped to the range
+  // the direction of travel allows.
+  auto place = [&](int64_t i) {
+    if (i < 0) i += size;
+    return forward ? clamp(i, 0, size) : clamp(i, -1, size - 1);
+  };
+  const int64_t begin = place((p.begin_mask & bit) ? (forward ? kLowest : kHighest) : p.begin[axis]);
+  const int64_t end = (p.shrink_axis_mask & bit)
+                          ? begin + 1
+                          : place((p.end_mask & bit) ? (forward ? kHighest : kLowest) : p.end[axis]);
   const int64_t span = forward ? end - begin : begin - end;
-  const int64_t step = forward ? s.stride : -s.stride;
-  s.count = span > 0 ? (span + step - 1) / step : 0;
-  return s;
+  const int64_t step = forward ? stride : -stride;
+  return {begin, stride, span > 0 ? (span + step - 1) / step : 0};
 }
 
 Support check_slice(const ir::Graph& g, const ir::Operation& op) {
   const ir::Tensor* in = g.input(op, 0);
-  if (op.inputs.size() != 1 || !in || op.outputs.size() != 1) return Support::no("needs one input and one output");
+  if (op.inputs.size() != 1 || !in || op.outputs.size() != 1) {
+    return Support::no("needs one input and one output");
+  }
   const ir::Tensor& out = g.output(op, 0);
   const auto& p = op.get<ir::StridedSliceParams>();
   if (in->dtype != out.dtype) return Support::no("input and output dtypes differ");
@@ -65,19 +65,22 @@ Support check_slice(const ir::Graph& g, const ir::Operation& op) {
   }
   if (p.ellipsis_mask != 0) return Support::no("ellipsis_mask not implemented");
   if (p.new_axis_mask != 0) return Support::no("new_axis_mask not implemented");
-  const int rank = in->rank();
+  const size_t rank = in->shape.size();
   if (rank < 1 || rank > kMaxRank) return Support::no("rank must be 1 to 5");
-  const auto n = static_cast<size_t>(rank);
-  if (p.begin.size() != n || p.end.size() != n || p.strides.size() != n) {
+  if (p.begin.size() != rank || p.end.size() != rank || p.strides.size() != rank) {
     return Support::no("begin/end/strides length differs from the input rank");
   }
   if (in->num_elements() == 0) return Support::no("empty input");
   std::vector<int32_t> shape;
-  for (int d = 0; d < rank; ++d) {
-    if (p.strides[static_cast<size_t>(d)] == 0) return Support::no("zero stride");
-    const AxisSlice s = slice_axis(p, d, in->dim(d));
+  for (size_t d = 0; d < rank; ++d) {
+    if (p.strides[d] == 0) return Support::no("zero stride");
+    const AxisSlice s = slice_axis(p, d, in->shape[d]);
+    // TFLite versions clamp an out-of-range begin differently; they agree
+    // except where these rules give an empty axis. A shrunk axis walked
+    // backwards is empty too (TFLite then writes nothing).
+    if (s.count == 0) return Support::no("empty slice along an axis");
     if (p.shrink_axis_mask & (1 << d)) {
-      if (s.start < 0 || s.start >= in->dim(d)) return Support::no("shrunk axis index out of range");
+      if (s.start < 0 || s.start >= in->shape[d]) return Support::no("shrunk axis index out of range");
     } else {
       shape.push_back(static_cast<int32_t>(s.count));
     }
@@ -118,37 +121,31 @@ template <typename T>
 std::unique_ptr<Kernel> make_slice(const ir::Graph& g, const ir::Operation& op) {
   const ir::Tensor& in = *g.input(op, 0);
   const auto& p = op.get<ir::StridedSliceParams>();
-  const int rank = in.rank();
+  const size_t rank = in.shape.size();
+  std::vector<int64_t> in_stride(rank, 1);
+  for (size_t d = rank - 1; d-- > 0;) in_stride[d] = in_stride[d + 1] * in.shape[d + 1];
   std::vector<AxisSlice> axes;
-  std::vector<int64_t> in_stride(static_cast<size_t>(rank), 1);
-  for (int d = rank - 2; d >= 0; --d) {
-    in_stride[static_cast<size_t>(d)] = in_stride[static_cast<size_t>(d) + 1] * in.dim(d + 1);
-  }
-  int64_t rows = 1;
-  for (int d = 0; d < rank; ++d) {
-    axes.push_back(slice_axis(p, d, in.dim(d)));
+  int64_t rows = 1;  // every axis is non-empty (checked)
+  for (size_t d = 0; d < rank; ++d) {
+    axes.push_back(slice_axis(p, d, in.shape[d]));
     if (d + 1 < rank) rows *= axes.back().count;
   }
-  const AxisSlice& last = axes.back();
   std::vector<int64_t> starts;
-  if (last.count > 0 && rows > 0) {
-    starts.reserve(static_cast<size_t>(rows));
-    std::vector<int64_t> index(static_cast<size_t>(rank), 0);
-    for (int64_t r = 0; r < rows; ++r) {
-      int64_t offset = 0;
-      for (int d = 0; d < rank; ++d) {
-        const AxisSlice& a = axes[static_cast<size_t>(d)];
-        offset += (a.start + index[static_cast<size_t>(d)] * a.stride) * in_stride[static_cast<size_t>(d)];
-      }
-      starts.push_back(offset);
-      for (int d = rank - 2; d >= 0; --d) {
-        if (++index[static_cast<size_t>(d)] < axes[static_cast<size_t>(d)].count) break;
-        index[static_cast<size_t>(d)] = 0;
-      }
+  starts.reserve(static_cast<size_t>(rows));
+  std::vector<int64_t> index(rank, 0);
+  for (int64_t r = 0; r < rows; ++r) {
+    int64_t offset = 0;
+    for (size_t d = 0; d < rank; ++d) {
+      offset += (axes[d].start + index[d] * axes[d].stride) * in_stride[d];
+    }
+    starts.push_back(offset);
+    for (size_t d = rank - 1; d-- > 0;) {
+      if (++index[d] < axes[d].count) break;
+      index[d] = 0;
     }
   }
-  const int64_t row = starts.empty() ? 0 : last.count;
-  return std::make_unique<GatherKernel<T>>(op.inputs[0], op.outputs[0], std::move(starts), row, last.stride);
+  return std::make_unique<GatherKernel<T>>(op.inputs[0], op.outputs[0], std::move(starts),
+                                           axes.back().count, axes.back().stride);
 }
 
 std::unique_ptr<Kernel> create_slice(const ir::Graph& g, const ir::Operation& op) {

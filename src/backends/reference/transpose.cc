@@ -2,6 +2,7 @@
 // permutation of raw values (TFLite ignores quantization here too), done as
 // a strided view of the input copied row by row in output order.
 #include <cstring>
+#include <string>
 
 #include "backends/reference/kernel.h"
 
@@ -10,11 +11,13 @@ namespace {
 
 using ir::DType;
 
-constexpr int kMaxRank = 6;  // TFLite's transpose kernels stop at 6-D
+constexpr int kMaxRank = 5;  // TFLite 2.9 has no 6-D transpose (op version 6)
 
 Support check_transpose(const ir::Graph& g, const ir::Operation& op) {
   const ir::Tensor* in = g.input(op, 0);
-  if (op.inputs.size() != 1 || !in || op.outputs.size() != 1) return Support::no("needs one input and one output");
+  if (op.inputs.size() != 1 || !in || op.outputs.size() != 1) {
+    return Support::no("needs one input and one output");
+  }
   const ir::Tensor& out = g.output(op, 0);
   const auto& perm = op.get<ir::TransposeParams>().perm;
   if (in->dtype != out.dtype) return Support::no("input and output dtypes differ");
@@ -23,12 +26,16 @@ Support check_transpose(const ir::Graph& g, const ir::Operation& op) {
     return Support::no("unsupported dtype " + std::string(ir::dtype_name(in->dtype)));
   }
   const int rank = in->rank();
-  if (rank < 1 || rank > kMaxRank) return Support::no("rank must be 1 to 6");
-  if (perm.size() != static_cast<size_t>(rank) || out.rank() != rank) return Support::no("perm length differs from the rank");
+  if (rank < 1 || rank > kMaxRank) return Support::no("rank must be 1 to 5");
+  if (perm.size() != static_cast<size_t>(rank) || out.rank() != rank) {
+    return Support::no("perm length differs from the rank");
+  }
   std::vector<bool> seen(static_cast<size_t>(rank), false);
   for (int d = 0; d < rank; ++d) {
     const int32_t from = perm[static_cast<size_t>(d)];
-    if (from < 0 || from >= rank || seen[static_cast<size_t>(from)]) return Support::no("perm is not a permutation");
+    if (from < 0 || from >= rank || seen[static_cast<size_t>(from)]) {
+      return Support::no("perm is not a permutation");
+    }
     seen[static_cast<size_t>(from)] = true;
     if (out.dim(d) != in->dim(from)) return Support::no("output shape does not match the permutation");
   }
@@ -90,7 +97,8 @@ std::unique_ptr<Kernel> make_transpose(const ir::Graph& g, const ir::Operation& 
       }
     }
   }
-  return std::make_unique<TransposeKernel<T>>(op.inputs[0], op.outputs[0], std::move(starts), row, step[rank - 1]);
+  return std::make_unique<TransposeKernel<T>>(op.inputs[0], op.outputs[0], std::move(starts), row,
+                                              step[rank - 1]);
 }
 
 std::unique_ptr<Kernel> create_transpose(const ir::Graph& g, const ir::Operation& op) {

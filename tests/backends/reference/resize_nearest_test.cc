@@ -71,6 +71,9 @@ std::vector<ResizeCase> resize_cases() {
     cases.push_back({t, 1, 39, 26, 1, 33, 22, false, false});
     cases.push_back({t, 1, 26, 14, 3, 22, 46, true, false});
     cases.push_back({t, 1, 26, 14, 3, 22, 46, false, true});
+    // Both flags at once (TFLite's nearest-neighbour kernel accepts it).
+    cases.push_back({t, 1, 5, 3, 8, 7, 8, true, true});
+    cases.push_back({t, 1, 7, 6, 3, 5, 4, true, true});
   }
   // YOLOv8's 2x upsampling.
   cases.push_back({DType::kInt8, 1, 10, 10, 17, 20, 20, false, false});

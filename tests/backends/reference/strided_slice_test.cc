@@ -111,5 +111,26 @@ TEST(StridedSliceCheck, RefusesEllipsisAndNewAxisMasks) {
   }
 }
 
+// An out-of-range begin is clamped differently across TFLite versions; the
+// only cases where that matters give an empty axis, which is refused.
+TEST(StridedSliceCheck, RefusesEmptySlices) {
+  const std::vector<SliceCase> empty = {
+      {"", DType::kInt8, {6}, {8}, {10}, {1}, 0, 0, 0, {0}},
+      {"", DType::kInt8, {6}, {-8}, {-10}, {-1}, 0, 0, 0, {0}},
+      {"", DType::kUInt8, {4, 6}, {0, 3}, {4, 3}, {1, 1}, 0, 0, 0, {4, 0}},
+      {"", DType::kUInt8, {4, 6}, {1, 0}, {2, 6}, {-1, 1}, 0, 0, 1, {6}},  // shrunk, backwards
+  };
+  for (const SliceCase& c : empty) {
+    ir::Graph g = slice_graph(c);
+    EXPECT_FALSE(reference::find_kernel(OpType::kStridedSlice)->check(g, g.ops[0]).supported);
+  }
+}
+
+TEST(StridedSliceCheck, RefusesShrinkingOutOfRange) {
+  SliceCase c{"", DType::kInt8, {4, 6}, {4, 0}, {5, 6}, {1, 1}, 0, 0, 1, {6}};
+  ir::Graph g = slice_graph(c);
+  EXPECT_FALSE(reference::find_kernel(OpType::kStridedSlice)->check(g, g.ops[0]).supported);
+}
+
 }  // namespace
 }  // namespace nonstick::testing
