@@ -1,22 +1,287 @@
-// STUB: to be replaced by the real kernels.
+// ADD, SUB and MUL on uint8/int8 tensors with NumPy-style broadcasting,
+// computed as TensorFlow Lite's builtin kernels compute them.
+//
+// ADD/SUB: both inputs are moved onto a common scale (twice the larger input
+// scale) with 20 bits of headroom, summed, and rescaled to the output; each of
+// the three rescalings rounds separately. SUB is an ADD whose second input
+// multiplier is negated, because that is what TFLite runs and gemmlowp's
+// rounding high multiply is not odd-symmetric.
+// MUL: one rescaling of the product of the centred inputs, by a multiplier
+// TFLite computes in single precision (s1 * s2 / so in float).
+//
+// Which broadcasts are accepted follows TFLite 2.9: any rank when the shapes
+// agree after left-padding with ones, otherwise at most 4 dims unless the
+// pattern fits TFLite's "fivefold" fast path (ADD, MUL); SUB has a generic
+// broadcast up to 5 dims and none beyond.
+#include <algorithm>
+#include <array>
+#include <cmath>
+#include <string>
+
+#include "backends/reference/fixed_point.h"
 #include "backends/reference/kernel.h"
 
 namespace nonstick::reference {
 namespace {
-Support stub_check(const ir::Graph&, const ir::Operation&) { return Support::no("not implemented yet"); }
-std::unique_ptr<Kernel> stub_create(const ir::Graph&, const ir::Operation&) { return nullptr; }
+
+constexpr int kMaxRank = 6;
+
+// Output-ordered iteration with per-input element strides, zero along the
+// dimensions an input is broadcast over. Dimensions are merged where both
+// inputs step alike, so the common cases become one or two loops.
+struct BroadcastPlan {
+  int rank = 0;
+  std::array<int64_t, kMaxRank> dims{};
+  std::array<int64_t, kMaxRank> stride1{};
+  std::array<int64_t, kMaxRank> stride2{};
+  int64_t count = 0;
+};
+
+std::vector<int32_t> left_pad(const std::vector<int32_t>& shape, size_t rank) {
+  std::vector<int32_t> out(rank - shape.size(), 1);
+  out.insert(out.end(), shape.begin(), shape.end());
+  return out;
+}
+
+BroadcastPlan make_plan(const std::vector<int32_t>& s1, const std::vector<int32_t>& s2,
+                        const std::vector<int32_t>& out) {
+  const size_t rank = out.size();
+  const std::vector<int32_t> a = left_pad(s1, rank), b = left_pad(s2, rank);
+  BroadcastPlan p;
+  p.count = 1;
+  for (int32_t d : out) p.count *= d;
+  // Walk from the innermost dimension, merging runs of equal broadcast kind.
+  struct Dim { int64_t n; bool full1, full2; };
+  std::vector<Dim> dims;
+  for (size_t i = 0; i < rank; ++i) {
+    if (out[i] == 1) continue;
+    Dim d{out[i], a[i] != 1, b[i] != 1};
+    if (!dims.empty() && dims.back().full1 == d.full1 && dims.back().full2 == d.full2) {
+      dims.back().n *= d.n;
+    } else {
+      dims.push_back(d);
+    }
+  }
+  if (dims.empty()) dims.push_back({1, true, true});
+  p.rank = static_cast<int>(dims.size());
+  int64_t st1 = 1, st2 = 1;
+  for (int i = p.rank - 1; i >= 0; --i) {
+    const Dim& d = dims[static_cast<size_t>(i)];
+    p.dims[static_cast<size_t>(i)] = d.n;
+    p.stride1[static_cast<size_t>(i)] = d.full1 ? st1 : 0;
+    p.stride2[static_cast<size_t>(i)] = d.full2 ? st2 : 0;
+    if (d.full1) st1 *= d.n;
+    if (d.full2) st2 *= d.n;
+  }
+  return p;
+}
+
+// Calls f(out_index, in1_index, in2_index) for every output element in order.
+template <typename F>
+void for_each_element(const BroadcastPlan& p, F&& f) {
+  if (p.count == 0) return;
+  const int inner = p.rank - 1;
+  const auto in = static_cast<size_t>(inner);
+  const int64_t n = p.dims[in], s1 = p.stride1[in], s2 = p.stride2[in];
+  std::array<int64_t, kMaxRank> index{};
+  int64_t out = 0, i1 = 0, i2 = 0;
+  while (true) {
+    for (int64_t k = 0; k < n; ++k) f(out + k, i1 + k * s1, i2 + k * s2);
+    out += n;
+    int d = inner - 1;
+    for (; d >= 0; --d) {
+      const auto u = static_cast<size_t>(d);
+      i1 += p.stride1[u];
+      i2 += p.stride2[u];
+      if (++index[u] < p.dims[u]) break;
+      i1 -= p.stride1[u] * p.dims[u];
+      i2 -= p.stride2[u] * p.dims[u];
+      index[u] = 0;
+    }
+    if (d < 0) return;
+  }
+}
+
+// TFLite's classification of a broadcast (ProcessBroadcastShapes): true when
+// the pattern reduces to its five-loop fast path, i.e. from the innermost
+// dimension outwards: equal dims, dims where one input ("a") is 1, equal
+// dims, dims where the other is 1, equal dims, and nothing left over.
+bool fits_fivefold(const std::vector<int32_t>& a0, const std::vector<int32_t>& b0) {
+  int i = static_cast<int>(a0.size()) - 1;
+  // The input broadcasting at the innermost differing dimension plays "a".
+  bool swap = false;
+  for (int k = i; k >= 0; --k) {
+    const auto u = static_cast<size_t>(k);
+    if (a0[u] == b0[u]) continue;
+    swap = a0[u] != 1;
+    break;
+  }
+  const std::vector<int32_t>& a = swap ? b0 : a0;
+  const std::vector<int32_t>& b = swap ? a0 : b0;
+  auto at = [](const std::vector<int32_t>& v, int k) { return v[static_cast<size_t>(k)]; };
+  while (i >= 0 && at(a, i) == at(b, i)) --i;
+  while (i >= 0 && at(a, i) == 1) --i;
+  while (i >= 0 && at(a, i) == at(b, i)) --i;
+  while (i >= 0 && at(b, i) == 1) --i;
+  while (i >= 0 && at(a, i) == at(b, i)) --i;
+  return i < 0;
+}
+
+struct TypeRange {
+  int32_t min, max;
+};
+
+TypeRange type_range(ir::DType t) {
+  return t == ir::DType::kUInt8 ? TypeRange{0, 255} : TypeRange{-128, 127};
+}
+
+// Everything run() needs, derived once from the graph.
+struct Prepared {
+  ir::DType dtype = ir::DType::kUInt8;
+  BroadcastPlan plan;
+  int32_t offset1 = 0, offset2 = 0, out_offset = 0;
+  QuantizedMultiplier m1, m2, out;  // m1/m2 unused by MUL
+  ActivationRange range{0, 0};
+};
+
+Support prepare(const ir::Graph& g, const ir::Operation& op, Prepared* p) {
+  if (op.inputs.size() != 2 || op.outputs.size() != 1) return Support::no("expects 2 inputs, 1 output");
+  const ir::Tensor* x = g.input(op, 0);
+  const ir::Tensor* y = g.input(op, 1);
+  const ir::Tensor& o = g.output(op, 0);
+  if (!x || !y) return Support::no("missing input");
+  if (x->dtype != y->dtype || x->dtype != o.dtype) return Support::no("mixed input/output types");
+  if (o.dtype != ir::DType::kUInt8 && o.dtype != ir::DType::kInt8) {
+    return Support::no(std::string(ir::dtype_name(o.dtype)) + " not supported");
+  }
+  const TypeRange tr = type_range(o.dtype);
+  for (const ir::Tensor* t : {x, y, &o}) {
+    if (t->quant.empty()) return Support::no("tensor not quantized");
+    if (t->quant.per_channel()) return Support::no("per-channel quantization not supported");
+    if (!(t->quant.scale() > 0.0f) || !std::isfinite(t->quant.scale())) {
+      return Support::no("non-positive scale");
+    }
+    if (t->quant.zero_point() < tr.min || t->quant.zero_point() > tr.max) {
+      return Support::no("zero point outside the type's range");
+    }
+  }
+  if (!std::holds_alternative<ir::ElementwiseParams>(op.params)) return Support::no("missing params");
+
+  // Shapes: the output must be the broadcast of the inputs.
+  const size_t rank = std::max(x->shape.size(), y->shape.size());
+  if (rank > kMaxRank) return Support::no("more than 6 dims");
+  const std::vector<int32_t> a = left_pad(x->shape, rank), b = left_pad(y->shape, rank);
+  std::vector<int32_t> expect(rank);
+  for (size_t i = 0; i < rank; ++i) {
+    if (a[i] != b[i] && a[i] != 1 && b[i] != 1) return Support::no("shapes do not broadcast");
+    expect[i] = a[i] == 1 ? b[i] : a[i];
+  }
+  if (o.shape != expect) return Support::no("output shape is not the broadcast shape");
+  if (a != b) {
+    if (op.type == ir::OpType::kSub) {
+      if (rank > 5) return Support::no("SUB broadcast over more than 5 dims");
+    } else if (rank > 4 && !fits_fivefold(a, b)) {
+      return Support::no("broadcast pattern over more than 4 dims");
+    }
+  }
+
+  p->dtype = o.dtype;
+  p->plan = make_plan(x->shape, y->shape, o.shape);
+  const float s1 = x->quant.scale(), s2 = y->quant.scale(), so = o.quant.scale();
+  p->offset1 = -x->quant.zero_point();
+  p->offset2 = -y->quant.zero_point();
+  p->out_offset = o.quant.zero_point();
+  p->range = activation_range(op.get<ir::ElementwiseParams>().activation, o.dtype, so,
+                              o.quant.zero_point());
+  if (op.type == ir::OpType::kMul) {
+    // TFLite evaluates this product and quotient in float before widening.
+    const float real = s1 * s2 / so;
+    p->out = quantize_multiplier(static_cast<double>(real));
+    // |x * y| <= 255^2 must survive the left shift in 32 bits.
+    if (p->out.shift > 15) return Support::no("MUL rescale factor of 2^15 or more");
+    return Support::yes();
+  }
+  const double twice_max = static_cast<double>(2.0f * std::max(s1, s2));
+  const double real_out = twice_max / static_cast<double>(static_cast<float>(1 << 20) * so);
+  // TFLite aborts on a multiplier >= 1 here (QuantizeMultiplierSmallerThanOneExp).
+  if (!(real_out < 1.0)) return Support::no("output scale below 2^-19 of the input scales");
+  p->m1 = quantize_multiplier(static_cast<double>(s1) / twice_max);
+  p->m2 = quantize_multiplier(static_cast<double>(s2) / twice_max);
+  p->out = quantize_multiplier(real_out);
+  if (op.type == ir::OpType::kSub) p->m2.multiplier = -p->m2.multiplier;
+  return Support::yes();
+}
+
+template <typename T>
+struct AddOp {
+  const Prepared* p;
+  T operator()(T x, T y) const {
+    constexpr int kLeftShift = 20;
+    const int32_t a = (p->offset1 + x) * (1 << kLeftShift);
+    const int32_t b = (p->offset2 + y) * (1 << kLeftShift);
+    const int32_t sum = multiply_by_quantized_multiplier(a, p->m1) +
+                        multiply_by_quantized_multiplier(b, p->m2);
+    const int32_t v = multiply_by_quantized_multiplier(sum, p->out) + p->out_offset;
+    return clamp_to<T>(v, p->range.min, p->range.max);
+  }
+};
+
+template <typename T>
+struct MulOp {
+  const Prepared* p;
+  T operator()(T x, T y) const {
+    const int32_t product = (p->offset1 + x) * (p->offset2 + y);
+    const int32_t v = multiply_by_quantized_multiplier(product, p->out) + p->out_offset;
+    return clamp_to<T>(v, p->range.min, p->range.max);
+  }
+};
+
+template <typename T, template <typename> class Op>
+class BinaryKernel final : public Kernel {
+ public:
+  BinaryKernel(Prepared p, int in1, int in2, int out) : p_(p), in1_(in1), in2_(in2), out_(out) {}
+
+  void run(const TensorMemory& memory) const override {
+    const T* x = memory.get<T>(in1_);
+    const T* y = memory.get<T>(in2_);
+    T* o = memory.get<T>(out_);
+    const Op<T> op{&p_};
+    for_each_element(p_.plan, [&](int64_t io, int64_t i1, int64_t i2) { o[io] = op(x[i1], y[i2]); });
+  }
+
+ private:
+  Prepared p_;
+  int in1_, in2_, out_;
+};
+
+Support check(const ir::Graph& g, const ir::Operation& op) {
+  Prepared p;
+  return prepare(g, op, &p);
+}
+
+template <template <typename> class Op>
+std::unique_ptr<Kernel> create(const ir::Graph& g, const ir::Operation& op) {
+  Prepared p;
+  prepare(g, op, &p);
+  const int a = op.inputs[0], b = op.inputs[1], o = op.outputs[0];
+  if (p.dtype == ir::DType::kUInt8) return std::make_unique<BinaryKernel<uint8_t, Op>>(p, a, b, o);
+  return std::make_unique<BinaryKernel<int8_t, Op>>(p, a, b, o);
+}
+
 }  // namespace
 
 const KernelFactory& add_kernel() {
-  static const KernelFactory f{stub_check, stub_create};
+  static const KernelFactory f{check, create<AddOp>};
   return f;
 }
+
 const KernelFactory& sub_kernel() {
-  static const KernelFactory f{stub_check, stub_create};
+  static const KernelFactory f{check, create<AddOp>};
   return f;
 }
+
 const KernelFactory& mul_kernel() {
-  static const KernelFactory f{stub_check, stub_create};
+  static const KernelFactory f{check, create<MulOp>};
   return f;
 }
 

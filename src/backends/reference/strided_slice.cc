@@ -10,8 +10,8 @@
 // Empty axes, ellipsis_mask and new_axis_mask are refused. The slice is a
 // strided view of the input, copied row by row in output order.
 #include <cstring>
-#include <string>
 #include <limits>
+#include <string>
 
 #include "backends/reference/kernel.h"
 

@@ -4,6 +4,7 @@
 // concatenation of inputs whose quantization differs from the output's.
 #include <gtest/gtest.h>
 
+#include <ostream>
 #include <string>
 #include <vector>
 
@@ -16,16 +17,7 @@ namespace {
 using ir::DType;
 using ir::OpType;
 
-std::string tag(DType t) {
-  switch (t) {
-    case DType::kUInt8: return "u8";
-    case DType::kInt8: return "i8";
-    case DType::kInt16: return "i16";
-    case DType::kInt32: return "i32";
-    case DType::kFloat32: return "f32";
-    default: return "other";
-  }
-}
+std::string tag(DType t) { return std::string(ir::dtype_name(t)); }
 
 std::string signed_tag(int v) { return v < 0 ? "m" + std::to_string(-v) : std::to_string(v); }
 
@@ -46,15 +38,18 @@ struct ConcatCase {
   QuantParams output_quant{0.05f, 3};
 };
 
-std::string concat_name(const ::testing::TestParamInfo<ConcatCase>& info) {
-  const ConcatCase& c = info.param;
-  std::string name = tag(c.dtype) + "_rank" + std::to_string(c.shape.size()) + "_axis" + signed_tag(c.axis) +
-                     "_in" + std::to_string(c.axis_sizes.size());
+std::string concat_name(const ConcatCase& c) {
+  std::string name = tag(c.dtype) + "_shape";
+  for (int32_t d : c.shape) name += "_" + std::to_string(d);
+  name += "_axis" + signed_tag(c.axis) + "_in" + std::to_string(c.axis_sizes.size());
   for (int32_t s : c.axis_sizes) name += "_" + std::to_string(s);
   name += c.input_quant.empty() ? "_samequant" : "_mixedquant";
   if (!c.label.empty()) name += "_" + c.label;
   return name;
 }
+
+// Readable parameters in failure messages and test listings.
+void PrintTo(const ConcatCase& c, std::ostream* os) { *os << concat_name(c); }
 
 class Concatenation : public ::testing::TestWithParam<ConcatCase> {};
 
@@ -102,15 +97,17 @@ std::vector<ConcatCase> concat_cases() {
   // uint8 requantization: ties (scale ratio 1/2), larger and smaller output
   // scales, saturation at both ends, one input already equal to the output.
   const QuantParams out{0.1f, 128};
-  cases.push_back({"ties", DType::kUInt8, {1, 3, 3, 8}, 3, {8, 8}, {{0.05f, 128}, {0.05f, 127}}, out});
-  cases.push_back({"wider", DType::kUInt8, {1, 3, 3, 3}, 3, {3, 17}, {{0.3f, 100}, {0.7f, 10}}, out});
-  cases.push_back({"narrower", DType::kUInt8, {1, 3, 3, 3}, 3, {3, 1}, {{0.01f, 0}, {0.02f, 255}}, out});
-  cases.push_back({"oneequal", DType::kUInt8, {1, 2, 5, 3}, 1, {2, 3, 1}, {{0.1f, 128}, {0.0625f, 90}, {0.1f, 128}}, out});
-  cases.push_back({"zpshift", DType::kUInt8, {4, 6}, 0, {4, 3}, {{0.1f, 0}, {0.1f, 200}}, out});
-  cases.push_back({"rank1", DType::kUInt8, {7}, 0, {7, 9}, {{0.123f, 77}, {0.0311f, 3}}, {0.0917f, 61}});
+  const DType u8 = DType::kUInt8;
+  cases.push_back({"ties", u8, {1, 3, 3, 8}, 3, {8, 8}, {{0.05f, 128}, {0.05f, 127}}, out});
+  cases.push_back({"wider", u8, {1, 3, 3, 3}, 3, {3, 17}, {{0.3f, 100}, {0.7f, 10}}, out});
+  cases.push_back({"narrower", u8, {1, 3, 3, 3}, 3, {3, 1}, {{0.01f, 0}, {0.02f, 255}}, out});
+  cases.push_back({"oneequal", u8, {1, 2, 5, 3}, 1, {2, 3, 1},
+                   {{0.1f, 128}, {0.0625f, 90}, {0.1f, 128}}, out});
+  cases.push_back({"zpshift", u8, {4, 6}, 0, {4, 3}, {{0.1f, 0}, {0.1f, 200}}, out});
+  cases.push_back({"rank1", u8, {7}, 0, {7, 9}, {{0.123f, 77}, {0.0311f, 3}}, {0.0917f, 61}});
   // SSD's class-score concatenation: six inputs, six scales, odd output scale.
   cases.push_back({"ssd",
-                   DType::kUInt8,
+                   u8,
                    {1, 6, 91},
                    1,
                    {12, 7, 5, 3, 2, 1},
@@ -124,7 +121,8 @@ std::vector<ConcatCase> concat_cases() {
   return cases;
 }
 
-INSTANTIATE_TEST_SUITE_P(Reference, Concatenation, ::testing::ValuesIn(concat_cases()), concat_name);
+INSTANTIATE_TEST_SUITE_P(Reference, Concatenation, ::testing::ValuesIn(concat_cases()),
+                         [](const auto& info) { return concat_name(info.param); });
 
 TEST(ConcatenationCheck, RefusesInt8WithDifferentQuantization) {
   GraphBuilder b;
@@ -154,12 +152,14 @@ struct SplitCase {
   int num_splits;
 };
 
-std::string split_name(const ::testing::TestParamInfo<SplitCase>& info) {
-  const SplitCase& c = info.param;
+std::string split_name(const SplitCase& c) {
   std::string name = tag(c.dtype) + "_shape";
   for (int32_t d : c.shape) name += "_" + std::to_string(d);
   return name + "_axis" + signed_tag(c.axis) + "_splits" + std::to_string(c.num_splits);
 }
+
+// Readable parameters in failure messages and test listings.
+void PrintTo(const SplitCase& c, std::ostream* os) { *os << split_name(c); }
 
 class Split : public ::testing::TestWithParam<SplitCase> {};
 
@@ -199,7 +199,8 @@ std::vector<SplitCase> split_cases() {
   return cases;
 }
 
-INSTANTIATE_TEST_SUITE_P(Reference, Split, ::testing::ValuesIn(split_cases()), split_name);
+INSTANTIATE_TEST_SUITE_P(Reference, Split, ::testing::ValuesIn(split_cases()),
+                         [](const auto& info) { return split_name(info.param); });
 
 }  // namespace
 }  // namespace nonstick::testing

@@ -4,6 +4,7 @@
 // pad values from the output zero point (TFLite's choice).
 #include <gtest/gtest.h>
 
+#include <ostream>
 #include <string>
 #include <utility>
 #include <vector>
@@ -16,16 +17,7 @@ namespace {
 using ir::DType;
 using ir::OpType;
 
-std::string tag(DType t) {
-  switch (t) {
-    case DType::kUInt8: return "u8";
-    case DType::kInt8: return "i8";
-    case DType::kInt16: return "i16";
-    case DType::kInt32: return "i32";
-    case DType::kFloat32: return "f32";
-    default: return "other";
-  }
-}
+std::string tag(DType t) { return std::string(ir::dtype_name(t)); }
 
 struct PadCase {
   DType dtype;
@@ -35,15 +27,19 @@ struct PadCase {
   int32_t out_zero_point;
 };
 
-std::string pad_name(const ::testing::TestParamInfo<PadCase>& info) {
-  const PadCase& c = info.param;
+std::string pad_name(const PadCase& c) {
   std::string name = tag(c.dtype) + "_shape";
   for (int32_t d : c.shape) name += "_" + std::to_string(d);
   name += "_pads";
-  for (auto [before, after] : c.paddings) name += "_" + std::to_string(before) + "x" + std::to_string(after);
+  for (auto [before, after] : c.paddings) {
+    name += "_" + std::to_string(before) + "x" + std::to_string(after);
+  }
   auto zp = [](int32_t v) { return v < 0 ? "m" + std::to_string(-v) : std::to_string(v); };
   return name + "_zp" + zp(c.in_zero_point) + "to" + zp(c.out_zero_point);
 }
+
+// Readable parameters in failure messages and test listings.
+void PrintTo(const PadCase& c, std::ostream* os) { *os << pad_name(c); }
 
 class Pad : public ::testing::TestWithParam<PadCase> {};
 
@@ -52,7 +48,9 @@ TEST_P(Pad, MatchesTflite) {
   GraphBuilder b(3);
   int in = b.input(c.dtype, c.shape, 0.02f, c.in_zero_point);
   std::vector<int32_t> out_shape = c.shape;
-  for (size_t d = 0; d < out_shape.size(); ++d) out_shape[d] += c.paddings[d].first + c.paddings[d].second;
+  for (size_t d = 0; d < out_shape.size(); ++d) {
+    out_shape[d] += c.paddings[d].first + c.paddings[d].second;
+  }
   int out = b.tensor(c.dtype, out_shape, 0.02f, c.out_zero_point);
   b.op(OpType::kPad, {in}, {out}, ir::PadParams{c.paddings});
   b.mark_output(out);
@@ -93,7 +91,8 @@ std::vector<PadCase> pad_cases() {
   return cases;
 }
 
-INSTANTIATE_TEST_SUITE_P(Reference, Pad, ::testing::ValuesIn(pad_cases()), pad_name);
+INSTANTIATE_TEST_SUITE_P(Reference, Pad, ::testing::ValuesIn(pad_cases()),
+                         [](const auto& info) { return pad_name(info.param); });
 
 }  // namespace
 }  // namespace nonstick::testing

@@ -2,6 +2,7 @@
 // bit: rank changes both ways (1-5), odd sizes, SSD's and YOLOv8's shapes.
 #include <gtest/gtest.h>
 
+#include <ostream>
 #include <string>
 #include <vector>
 
@@ -25,12 +26,13 @@ std::string shape_tag(const std::vector<int32_t>& shape) {
   return s;
 }
 
-std::string reshape_name(const ::testing::TestParamInfo<ReshapeCase>& info) {
-  const ReshapeCase& c = info.param;
-  const std::string t = c.dtype == DType::kUInt8 ? "u8" : c.dtype == DType::kInt8 ? "i8"
-                        : c.dtype == DType::kInt16 ? "i16" : "f32";
-  return t + "_from" + shape_tag(c.from) + "_to" + shape_tag(c.to);
+std::string reshape_name(const ReshapeCase& c) {
+  return std::string(ir::dtype_name(c.dtype)) + "_from" + shape_tag(c.from) + "_to" +
+         shape_tag(c.to);
 }
+
+// Readable parameters in failure messages and test listings.
+void PrintTo(const ReshapeCase& c, std::ostream* os) { *os << reshape_name(c); }
 
 class Reshape : public ::testing::TestWithParam<ReshapeCase> {};
 
@@ -57,7 +59,7 @@ INSTANTIATE_TEST_SUITE_P(
                       ReshapeCase{DType::kInt8, {2, 3, 4}, {1, 2, 3, 2, 2}},
                       ReshapeCase{DType::kInt16, {4, 6}, {2, 12}},
                       ReshapeCase{DType::kFloat32, {2, 9}, {3, 3, 2}}),
-    reshape_name);
+    [](const auto& info) { return reshape_name(info.param); });
 
 }  // namespace
 }  // namespace nonstick::testing

@@ -5,6 +5,7 @@
 // pick different source pixels (26 -> 22, 14 -> 46).
 #include <gtest/gtest.h>
 
+#include <ostream>
 #include <string>
 #include <vector>
 
@@ -22,15 +23,19 @@ struct ResizeCase {
   bool align_corners, half_pixel_centers;
 };
 
-std::string resize_name(const ::testing::TestParamInfo<ResizeCase>& info) {
-  const ResizeCase& c = info.param;
-  const std::string t = c.dtype == DType::kUInt8 ? "u8" : c.dtype == DType::kInt8 ? "i8"
-                        : c.dtype == DType::kInt16 ? "i16" : "f32";
+std::string resize_name(const ResizeCase& c) {
+  const std::string t(ir::dtype_name(c.dtype));
   auto n = [](int32_t v) { return std::to_string(v); };
-  return t + "_b" + n(c.batch) + "_" + n(c.in_h) + "x" + n(c.in_w) + "_to_" + n(c.out_h) + "x" + n(c.out_w) +
-         "_c" + n(c.channels) + (c.align_corners ? "_align" : "") + (c.half_pixel_centers ? "_halfpixel" : "") +
-         (!c.align_corners && !c.half_pixel_centers ? "_noflags" : "");
+  std::string name = t + "_b" + n(c.batch) + "_" + n(c.in_h) + "x" + n(c.in_w) + "_to_" +
+                     n(c.out_h) + "x" + n(c.out_w) + "_c" + n(c.channels);
+  if (c.align_corners) name += "_align";
+  if (c.half_pixel_centers) name += "_halfpixel";
+  if (!c.align_corners && !c.half_pixel_centers) name += "_noflags";
+  return name;
 }
+
+// Readable parameters in failure messages and test listings.
+void PrintTo(const ResizeCase& c, std::ostream* os) { *os << resize_name(c); }
 
 class ResizeNearest : public ::testing::TestWithParam<ResizeCase> {};
 
@@ -40,7 +45,8 @@ TEST_P(ResizeNearest, MatchesTflite) {
   const int32_t zp = c.dtype == DType::kUInt8 ? 140 : (c.dtype == DType::kInt8 ? -116 : 0);
   int in = b.input(c.dtype, {c.batch, c.in_h, c.in_w, c.channels}, 0.0240311f, zp);
   int out = b.tensor(c.dtype, {c.batch, c.out_h, c.out_w, c.channels}, 0.0240311f, zp);
-  b.op(OpType::kResizeNearestNeighbor, {in}, {out}, ir::ResizeParams{c.align_corners, c.half_pixel_centers});
+  b.op(OpType::kResizeNearestNeighbor, {in}, {out},
+       ir::ResizeParams{c.align_corners, c.half_pixel_centers});
   b.mark_output(out);
   expect_matches_tflite(b.graph());
 }
@@ -62,8 +68,8 @@ std::vector<ResizeCase> resize_cases() {
     for (int flags = 0; flags < 3; ++flags) {
       for (size_t i = 0; i < sizes.size(); ++i) {
         const Sizes& s = sizes[i];
-        cases.push_back({t, s.batch, s.in_h, s.in_w, channels[(i + static_cast<size_t>(flags)) % 4], s.out_h,
-                         s.out_w, flags == 1, flags == 2});
+        const int32_t ch = channels[(i + static_cast<size_t>(flags)) % 4];
+        cases.push_back({t, s.batch, s.in_h, s.in_w, ch, s.out_h, s.out_w, flags == 1, flags == 2});
       }
     }
     // Fixed-point vs float disagreements; also under the flags.
@@ -83,7 +89,8 @@ std::vector<ResizeCase> resize_cases() {
   return cases;
 }
 
-INSTANTIATE_TEST_SUITE_P(Reference, ResizeNearest, ::testing::ValuesIn(resize_cases()), resize_name);
+INSTANTIATE_TEST_SUITE_P(Reference, ResizeNearest, ::testing::ValuesIn(resize_cases()),
+                         [](const auto& info) { return resize_name(info.param); });
 
 }  // namespace
 }  // namespace nonstick::testing

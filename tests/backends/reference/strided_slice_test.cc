@@ -5,6 +5,7 @@
 // by hand in each case.
 #include <gtest/gtest.h>
 
+#include <ostream>
 #include <string>
 #include <vector>
 
@@ -26,16 +27,20 @@ struct SliceCase {
   std::vector<int32_t> out_shape;
 };
 
-std::string slice_name(const ::testing::TestParamInfo<SliceCase>& info) {
-  const SliceCase& c = info.param;
-  const std::string t = c.dtype == DType::kUInt8 ? "u8" : c.dtype == DType::kInt8 ? "i8"
-                        : c.dtype == DType::kInt16 ? "i16" : c.dtype == DType::kInt32 ? "i32"
-                        : c.dtype == DType::kFloat32 ? "f32" : "bool";
-  std::string name = t + "_rank" + std::to_string(c.shape.size()) + "_" + c.label;
-  name += "_bm" + std::to_string(c.begin_mask) + "_em" + std::to_string(c.end_mask) + "_sm" +
-          std::to_string(c.shrink_mask);
-  return name;
+std::string slice_name(const SliceCase& c) {
+  auto list = [](const char* key, const std::vector<int32_t>& v) {
+    std::string s = key;
+    for (int32_t x : v) s += "_" + (x < 0 ? "m" + std::to_string(-x) : std::to_string(x));
+    return s;
+  };
+  return std::string(ir::dtype_name(c.dtype)) + "_" + list("shape", c.shape) + "_" +
+         list("begin", c.begin) + "_" + list("end", c.end) + "_" + list("strides", c.strides) +
+         "_bm" + std::to_string(c.begin_mask) + "_em" + std::to_string(c.end_mask) + "_sm" +
+         std::to_string(c.shrink_mask) + "_" + c.label;
 }
+
+// Readable parameters in failure messages and test listings.
+void PrintTo(const SliceCase& c, std::ostream* os) { *os << slice_name(c); }
 
 class StridedSlice : public ::testing::TestWithParam<SliceCase> {};
 
@@ -78,19 +83,30 @@ std::vector<SliceCase> slice_cases() {
     cases.push_back({"shrinkcol", t, {6, 4}, {0, -2}, {6, 0}, {1, 1}, 0, 0, 2, {6}});
     // Rank 3.
     cases.push_back({"masked", t, {3, 4, 5}, {2, 1, 3}, {0, 3, 1}, {1, 1, 1}, 5, 5, 0, {3, 2, 5}});
-    cases.push_back({"allbackward", t, {3, 4, 5}, {-1, -1, -1}, {0, 0, 0}, {-1, -2, -2}, 0, 7, 0, {3, 2, 3}});
-    cases.push_back({"yolohead", t, {1, 12, 21}, {0, 4, 0}, {0, 12, 0}, {1, 1, 1}, 5, 5, 0, {1, 8, 21}});
-    cases.push_back({"shrinkmasks", t, {4, 3, 5}, {2, 0, 0}, {0, 3, 5}, {1, 1, 1}, 1, 1, 1, {3, 5}});
+    cases.push_back({"allbackward", t, {3, 4, 5},
+                     {-1, -1, -1}, {0, 0, 0}, {-1, -2, -2}, 0, 7, 0, {3, 2, 3}});
+    cases.push_back({"yolohead", t, {1, 12, 21},
+                     {0, 4, 0}, {0, 12, 0}, {1, 1, 1}, 5, 5, 0, {1, 8, 21}});
+    cases.push_back({"shrinkmasks", t, {4, 3, 5},
+                     {2, 0, 0}, {0, 3, 5}, {1, 1, 1}, 1, 1, 1, {3, 5}});
     // Rank 4.
-    cases.push_back({"yolochannels", t, {1, 6, 5, 32}, {0, 0, 0, 16}, {0, 0, 0, 32}, {1, 1, 1, 1}, 7, 7, 0, {1, 6, 5, 16}});
-    cases.push_back({"yolofirsthalf", t, {1, 4, 3, 17}, {0, 0, 0, 0}, {0, 0, 0, 8}, {1, 1, 1, 1}, 7, 7, 0, {1, 4, 3, 8}});
-    cases.push_back({"mixedstrides", t, {2, 5, 6, 3}, {1, 0, -2, 0}, {2, 5, 0, 3}, {1, 2, -1, 1}, 0, 0, 0, {1, 3, 4, 3}});
-    cases.push_back({"shrink0and3", t, {2, 3, 4, 5}, {1, 0, 0, 2}, {2, 3, 4, 3}, {1, 1, 1, 1}, 0, 0, 9, {3, 4}});
-    cases.push_back({"spatialstep", t, {1, 7, 8, 3}, {0, 1, 0, 0}, {1, 7, 8, 3}, {1, 3, 3, 1}, 0, 0, 0, {1, 2, 3, 3}});
-    cases.push_back({"channelsback", t, {1, 2, 3, 8}, {0, 0, 0, 6}, {1, 2, 3, -9}, {1, 1, 1, -3}, 0, 0, 0, {1, 2, 3, 3}});
+    cases.push_back({"yolochannels", t, {1, 6, 5, 32},
+                     {0, 0, 0, 16}, {0, 0, 0, 32}, {1, 1, 1, 1}, 7, 7, 0, {1, 6, 5, 16}});
+    cases.push_back({"yolofirsthalf", t, {1, 4, 3, 17},
+                     {0, 0, 0, 0}, {0, 0, 0, 8}, {1, 1, 1, 1}, 7, 7, 0, {1, 4, 3, 8}});
+    cases.push_back({"mixedstrides", t, {2, 5, 6, 3},
+                     {1, 0, -2, 0}, {2, 5, 0, 3}, {1, 2, -1, 1}, 0, 0, 0, {1, 3, 4, 3}});
+    cases.push_back({"shrink0and3", t, {2, 3, 4, 5},
+                     {1, 0, 0, 2}, {2, 3, 4, 3}, {1, 1, 1, 1}, 0, 0, 9, {3, 4}});
+    cases.push_back({"spatialstep", t, {1, 7, 8, 3},
+                     {0, 1, 0, 0}, {1, 7, 8, 3}, {1, 3, 3, 1}, 0, 0, 0, {1, 2, 3, 3}});
+    cases.push_back({"channelsback", t, {1, 2, 3, 8},
+                     {0, 0, 0, 6}, {1, 2, 3, -9}, {1, 1, 1, -3}, 0, 0, 0, {1, 2, 3, 3}});
     // Rank 5.
-    cases.push_back({"steps", t, {2, 3, 2, 4, 3}, {0, 1, 0, 1, 0}, {2, 3, 2, 4, 3}, {1, 1, 1, 2, 2}, 0, 0, 0, {2, 2, 2, 2, 2}});
-    cases.push_back({"backmasked", t, {2, 3, 2, 4, 3}, {0, 0, 0, 0, 0}, {0, 0, 0, 0, 0}, {-1, 2, 1, -3, 1}, 31, 31, 0, {2, 2, 2, 2, 3}});
+    cases.push_back({"steps", t, {2, 3, 2, 4, 3},
+                     {0, 1, 0, 1, 0}, {2, 3, 2, 4, 3}, {1, 1, 1, 2, 2}, 0, 0, 0, {2, 2, 2, 2, 2}});
+    cases.push_back({"backmasked", t, {2, 3, 2, 4, 3}, {0, 0, 0, 0, 0}, {0, 0, 0, 0, 0},
+                     {-1, 2, 1, -3, 1}, 31, 31, 0, {2, 2, 2, 2, 3}});
   }
   cases.push_back({"range", DType::kInt16, {4, 6}, {1, 1}, {3, 6}, {1, 2}, 0, 0, 0, {2, 3}});
   cases.push_back({"range", DType::kInt32, {4, 6}, {3, 1}, {0, 6}, {-1, 2}, 0, 0, 0, {3, 3}});
@@ -99,7 +115,8 @@ std::vector<SliceCase> slice_cases() {
   return cases;
 }
 
-INSTANTIATE_TEST_SUITE_P(Reference, StridedSlice, ::testing::ValuesIn(slice_cases()), slice_name);
+INSTANTIATE_TEST_SUITE_P(Reference, StridedSlice, ::testing::ValuesIn(slice_cases()),
+                         [](const auto& info) { return slice_name(info.param); });
 
 TEST(StridedSliceCheck, RefusesEllipsisAndNewAxisMasks) {
   for (int which = 0; which < 2; ++which) {

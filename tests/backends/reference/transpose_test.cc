@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <ostream>
 #include <string>
 #include <vector>
 
@@ -23,16 +24,16 @@ struct TransposeCase {
   std::vector<int32_t> perm;
 };
 
-std::string transpose_name(const ::testing::TestParamInfo<TransposeCase>& info) {
-  const TransposeCase& c = info.param;
-  const std::string t = c.dtype == DType::kUInt8 ? "u8" : c.dtype == DType::kInt8 ? "i8"
-                        : c.dtype == DType::kInt16 ? "i16" : c.dtype == DType::kInt32 ? "i32" : "f32";
-  std::string name = t + "_shape";
+std::string transpose_name(const TransposeCase& c) {
+  std::string name = std::string(ir::dtype_name(c.dtype)) + "_shape";
   for (int32_t d : c.shape) name += "_" + std::to_string(d);
   name += "_perm";
   for (int32_t p : c.perm) name += std::to_string(p);
   return name;
 }
+
+// Readable parameters in failure messages and test listings.
+void PrintTo(const TransposeCase& c, std::ostream* os) { *os << transpose_name(c); }
 
 class Transpose : public ::testing::TestWithParam<TransposeCase> {};
 
@@ -77,7 +78,8 @@ std::vector<TransposeCase> transpose_cases() {
   return cases;
 }
 
-INSTANTIATE_TEST_SUITE_P(Reference, Transpose, ::testing::ValuesIn(transpose_cases()), transpose_name);
+INSTANTIATE_TEST_SUITE_P(Reference, Transpose, ::testing::ValuesIn(transpose_cases()),
+                         [](const auto& info) { return transpose_name(info.param); });
 
 TEST(TransposeCheck, RefusesRank6AndNonPermutations) {
   const std::vector<TransposeCase> bad = {

@@ -1,0 +1,256 @@
+// DEPTHWISE_CONV_2D on the reference backend against TFLite's CPU kernels,
+// bit for bit: depth multipliers 1/2/3, kernel sizes 1/3/5 and non-square,
+// strides 1/2 and unequal, SAME/VALID, dilation, odd input sizes, channel
+// counts 1-256, batch 2, every fused activation, no bias, uint8 (non-zero
+// filter zero points), int8 per-tensor and per-channel with varied scales,
+// multipliers above one, and power-of-two scales (frequent rounding ties).
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "backends/reference/backend.h"
+#include "support/op_harness.h"
+#include "support/random_data.h"
+
+namespace nonstick::testing {
+namespace {
+
+using ir::Activation;
+using ir::DType;
+using ir::Padding;
+
+enum class Weights { kUInt8, kInt8PerTensor, kInt8PerChannel };
+
+struct DepthwiseCase {
+  Weights weights = Weights::kUInt8;
+  int batch = 1, height = 7, width = 5, in_channels = 8, multiplier = 1;
+  int filter_h = 3, filter_w = 3;
+  int stride_h = 1, stride_w = 1;
+  int dilation_h = 1, dilation_w = 1;
+  Padding padding = Padding::kSame;
+  Activation activation = Activation::kNone;
+  bool bias = true;
+  float in_scale = 0.02f;
+  int32_t in_zp = 128;
+  float filter_scale = 0.005f;
+  int32_t filter_zp = 120;
+  // Output scale = in_scale * filter_scale * out_factor; the default factor
+  // keeps most outputs in range for full-range random data.
+  float out_factor = 0;
+  int32_t out_zp = 130;
+};
+
+std::string num(double v) {
+  std::ostringstream s;
+  s << v;
+  std::string r;
+  for (char c : s.str()) r += c == '.' ? 'p' : (c == '-' ? 'm' : c);
+  return r;
+}
+
+std::string act_name(Activation a) {
+  switch (a) {
+    case Activation::kNone: return "none";
+    case Activation::kRelu: return "relu";
+    case Activation::kRelu6: return "relu6";
+    case Activation::kReluN1To1: return "relun1to1";
+  }
+  return "?";
+}
+
+float out_factor(const DepthwiseCase& c) {
+  if (c.out_factor > 0) return c.out_factor;
+  return 70.0f * std::sqrt(static_cast<float>(c.filter_h * c.filter_w));
+}
+
+int32_t filter_zero_point(const DepthwiseCase& c) { return c.weights == Weights::kUInt8 ? c.filter_zp : 0; }
+
+std::string depthwise_name(const ::testing::TestParamInfo<DepthwiseCase>& info) {
+  const DepthwiseCase& c = info.param;
+  const char* w = c.weights == Weights::kUInt8 ? "u8" : (c.weights == Weights::kInt8PerTensor ? "i8" : "i8pc");
+  std::string n = std::string(w) + "_b" + std::to_string(c.batch) + "_in" + std::to_string(c.height) + "x" +
+                  std::to_string(c.width) + "x" + std::to_string(c.in_channels) + "_k" + std::to_string(c.filter_h) +
+                  "x" + std::to_string(c.filter_w) + "_m" + std::to_string(c.multiplier) + "_s" +
+                  std::to_string(c.stride_h) + "x" + std::to_string(c.stride_w) + "_d" +
+                  std::to_string(c.dilation_h) + "x" + std::to_string(c.dilation_w) +
+                  (c.padding == Padding::kSame ? "_same_" : "_valid_") + act_name(c.activation) +
+                  (c.bias ? "_bias" : "_nobias") + "_in" + num(c.in_scale) + "z" + num(c.in_zp) + "_f" +
+                  num(c.filter_scale) + "z" + num(filter_zero_point(c)) + "_of" + num(out_factor(c)) + "z" + num(c.out_zp);
+  return n;
+}
+
+// Per-channel scales spread over 0.5x-2x of the base, in no monotone order.
+std::vector<float> channel_scales(float base, int channels) {
+  std::vector<float> s;
+  for (int i = 0; i < channels; ++i) s.push_back(base * (0.5f + 0.15f * static_cast<float>((i * 7) % 11)));
+  return s;
+}
+
+enum class Bias { kRandom, kZero, kAbsent };
+
+// Runs two single-input graphs on the reference backend with the same input
+// and expects the same output bytes.
+void expect_same_reference_output(const ir::Graph& a, const ir::Graph& b) {
+  auto backend = reference::create_reference_backend();
+  std::vector<std::vector<uint8_t>> outputs;
+  for (const ir::Graph* g : {&a, &b}) {
+    std::unique_ptr<Program> program;
+    const Status s = backend->compile(*g, &program);
+    ASSERT_TRUE(s.ok()) << s.message();
+    const ir::Tensor& in = g->tensor(g->inputs[0]);
+    double lo, hi;
+    dtype_range(in.dtype, &lo, &hi);
+    Rng rng(5);
+    const std::vector<uint8_t> data = random_values(in.dtype, in.num_elements(), lo, hi, &rng);
+    ASSERT_TRUE(program->set_input(0, data.data(), data.size()).ok());
+    ASSERT_TRUE(program->invoke().ok());
+    outputs.emplace_back(g->tensor(g->outputs[0]).num_bytes());
+    ASSERT_TRUE(program->get_output(0, outputs.back().data(), outputs.back().size()).ok());
+  }
+  EXPECT_EQ(outputs[0], outputs[1]) << "no-bias output differs from zero-bias output";
+}
+
+ir::Graph depthwise_graph(const DepthwiseCase& c, Bias bias_kind) {
+  const DType dtype = c.weights == Weights::kUInt8 ? DType::kUInt8 : DType::kInt8;
+  GraphBuilder b(11);
+  const int in = b.input(dtype, {c.batch, c.height, c.width, c.in_channels}, c.in_scale, c.in_zp);
+  const int channels = c.in_channels * c.multiplier;
+  const int filter =
+      b.random_constant(dtype, {1, c.filter_h, c.filter_w, channels}, c.filter_scale, filter_zero_point(c));
+  const float product = c.in_scale * c.filter_scale;
+  int bias = -1;
+  if (bias_kind == Bias::kRandom) bias = b.random_constant(DType::kInt32, {channels}, product, 0, 3000);
+  if (bias_kind == Bias::kZero) {
+    bias = b.constant(DType::kInt32, {channels}, std::vector<uint8_t>(4 * static_cast<size_t>(channels)),
+                      product, 0);
+  }
+  if (c.weights == Weights::kInt8PerChannel) {
+    std::vector<float> scales = channel_scales(c.filter_scale, channels);
+    b.set_per_channel(filter, scales, std::vector<int32_t>(scales.size(), 0), 3);
+    if (bias >= 0) {
+      for (float& s : scales) s *= c.in_scale;
+      b.set_per_channel(bias, scales, std::vector<int32_t>(scales.size(), 0), 0);
+    }
+  }
+  ir::ConvParams p;
+  p.padding = c.padding;
+  p.stride_h = c.stride_h;
+  p.stride_w = c.stride_w;
+  p.dilation_h = c.dilation_h;
+  p.dilation_w = c.dilation_w;
+  p.depth_multiplier = c.multiplier;
+  p.activation = c.activation;
+  auto out_size = [&](int in_size, int k, int s, int d) {
+    const int eff = (k - 1) * d + 1;
+    return c.padding == Padding::kSame ? (in_size + s - 1) / s : (in_size - eff + s) / s;
+  };
+  const int out = b.tensor(dtype,
+                           {c.batch, out_size(c.height, c.filter_h, c.stride_h, c.dilation_h),
+                            out_size(c.width, c.filter_w, c.stride_w, c.dilation_w), channels},
+                           product * out_factor(c), c.out_zp);
+  b.op(ir::OpType::kDepthwiseConv2D, {in, filter, bias}, {out}, p);
+  b.mark_output(out);
+  return b.graph();
+}
+
+class DepthwiseConv2D : public ::testing::TestWithParam<DepthwiseCase> {};
+
+TEST_P(DepthwiseConv2D, MatchesTflite) {
+  const DepthwiseCase& c = GetParam();
+  if (c.bias) {
+    expect_matches_tflite(depthwise_graph(c, Bias::kRandom));
+    return;
+  }
+  // No TFLite runtime prepares a DEPTHWISE_CONV_2D whose bias is absent, so check the
+  // zero-bias graph against TFLite and the bias-less one against it.
+  expect_matches_tflite(depthwise_graph(c, Bias::kZero));
+  expect_same_reference_output(depthwise_graph(c, Bias::kAbsent), depthwise_graph(c, Bias::kZero));
+}
+
+std::vector<DepthwiseCase> depthwise_cases() {
+  std::vector<DepthwiseCase> cases;
+  const Activation acts[] = {Activation::kNone, Activation::kRelu, Activation::kRelu6, Activation::kReluN1To1};
+  for (Weights w : {Weights::kUInt8, Weights::kInt8PerTensor, Weights::kInt8PerChannel}) {
+    DepthwiseCase base;
+    base.weights = w;
+    if (w != Weights::kUInt8) {
+      base.in_zp = 3;
+      base.out_zp = -5;
+    }
+    auto add = [&](auto&& edit) {
+      DepthwiseCase c = base;
+      edit(c);
+      cases.push_back(c);
+    };
+    // Kernel sizes, padding, strides, depth multipliers.
+    for (int k : {1, 3, 5}) {
+      for (Padding pad : {Padding::kSame, Padding::kValid}) {
+        for (int s : {1, 2}) {
+          add([&](DepthwiseCase& c) {
+            c.filter_h = c.filter_w = k;
+            c.padding = pad;
+            c.stride_h = c.stride_w = s;
+            c.multiplier = 1 + (k + s) % 2;
+            c.height = 7 + k % 2;
+            c.width = 5 + s;
+          });
+        }
+      }
+    }
+    // Non-square kernels and unequal strides.
+    add([](DepthwiseCase& c) { c.filter_h = 3; c.filter_w = 1; c.stride_h = 2; c.stride_w = 1; });
+    add([](DepthwiseCase& c) { c.filter_h = 1; c.filter_w = 5; c.stride_h = 1; c.stride_w = 2; c.width = 9; c.multiplier = 2; });
+    add([](DepthwiseCase& c) { c.filter_h = 2; c.filter_w = 3; c.padding = Padding::kValid; c.stride_h = 2; c.stride_w = 3; c.height = 9; c.width = 8; });
+    // Dilation, symmetric and not.
+    add([](DepthwiseCase& c) { c.dilation_h = c.dilation_w = 2; c.height = 9; c.width = 8; });
+    add([](DepthwiseCase& c) { c.dilation_h = 1; c.dilation_w = 3; c.height = 6; c.width = 9; c.padding = Padding::kValid; c.multiplier = 2; });
+    add([](DepthwiseCase& c) { c.dilation_h = 2; c.dilation_w = 2; c.stride_h = c.stride_w = 2; c.height = 11; c.width = 10; });
+    // Channel counts and multipliers.
+    add([](DepthwiseCase& c) { c.in_channels = 1; });
+    add([](DepthwiseCase& c) { c.in_channels = 1; c.multiplier = 3; });
+    add([](DepthwiseCase& c) { c.in_channels = 3; c.multiplier = 2; });
+    add([](DepthwiseCase& c) { c.in_channels = 17; c.height = 5; c.width = 5; });
+    add([](DepthwiseCase& c) { c.in_channels = 64; c.multiplier = 2; c.height = 4; c.width = 3; });
+    add([](DepthwiseCase& c) { c.in_channels = 256; c.height = 3; c.width = 3; });
+    // Batch > 1.
+    add([](DepthwiseCase& c) { c.batch = 2; c.stride_h = c.stride_w = 2; c.multiplier = 2; });
+    // Activations (also with a scale that makes them bite), no bias.
+    for (Activation a : acts) {
+      add([&](DepthwiseCase& c) { c.activation = a; });
+      add([&](DepthwiseCase& c) { c.activation = a; c.bias = false; c.out_factor = 8.0f; });
+    }
+    // Multiplier above one: output scale below input_scale * filter_scale.
+    add([](DepthwiseCase& c) { c.filter_h = c.filter_w = 1; c.out_factor = 0.37f; });
+    add([](DepthwiseCase& c) { c.out_factor = 0.9f; c.multiplier = 2; });
+    // Power-of-two scales: the multiplier is an exact power of two, so many
+    // results land exactly on .5 and expose the rounding scheme.
+    add([](DepthwiseCase& c) { c.in_scale = 0.0625f; c.filter_scale = 0.0078125f; c.out_factor = 256.0f; });
+    add([](DepthwiseCase& c) { c.in_scale = 0.5f; c.filter_scale = 0.03125f; c.out_factor = 64.0f; c.filter_h = c.filter_w = 1; c.multiplier = 2; });
+  }
+  // Zero points at the ends of the ranges.
+  auto zp_case = [&](Weights w, int32_t in_zp, int32_t filter_zp, int32_t out_zp) {
+    DepthwiseCase c;
+    c.weights = w;
+    c.in_zp = in_zp;
+    c.filter_zp = filter_zp;
+    c.out_zp = out_zp;
+    cases.push_back(c);
+  };
+  zp_case(Weights::kUInt8, 0, 128, 0);
+  zp_case(Weights::kUInt8, 255, 127, 255);
+  zp_case(Weights::kUInt8, 128, 0, 128);
+  zp_case(Weights::kUInt8, 100, 255, 70);
+  zp_case(Weights::kInt8PerTensor, -128, 0, -128);
+  zp_case(Weights::kInt8PerTensor, 127, 0, 127);
+  zp_case(Weights::kInt8PerChannel, -128, 0, 5);
+  zp_case(Weights::kInt8PerChannel, 0, 0, -128);
+  return cases;
+}
+
+INSTANTIATE_TEST_SUITE_P(Reference, DepthwiseConv2D, ::testing::ValuesIn(depthwise_cases()), depthwise_name);
+
+}  // namespace
+}  // namespace nonstick::testing
