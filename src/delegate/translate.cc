@@ -388,14 +388,9 @@ bool translate_tensor(const TfLiteTensor& t, ir::Tensor* out, std::string* error
     *error = "tensor '" + out->name + "' is dynamic";
     return false;
   }
-  if (t.dims_signature) {
-    for (int i = 0; i < t.dims_signature->size; ++i) {
-      if (t.dims_signature->data[i] < 0) {
-        *error = "tensor '" + out->name + "' has a dynamic shape";
-        return false;
-      }
-    }
-  }
+  // A -1 in dims_signature (e.g. a free batch dimension) is fine: TFLite
+  // re-prepares delegates after a resize, so dims are final here. The kernel
+  // still checks byte counts on every invoke.
   if (t.dims->size > 6) {
     *error = "tensor '" + out->name + "' has rank above 6";
     return false;

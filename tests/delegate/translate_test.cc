@@ -80,14 +80,19 @@ TEST(TranslateTensor, RefusesByteCountThatDisagreesWithShape) {
   EXPECT_NE(refusal(f.t).find("byte size"), std::string::npos);
 }
 
-TEST(TranslateTensor, RefusesDynamicShapes) {
+TEST(TranslateTensor, RefusesDynamicTensors) {
   FakeTensor f({1, 4, 4, 3});
-  auto sig = make_array<TfLiteIntArray>({1, -1, -1, 3});
-  f.t.dims_signature = sig.get();
-  EXPECT_NE(refusal(f.t).find("dynamic"), std::string::npos);
-  f.t.dims_signature = nullptr;
   f.t.allocation_type = kTfLiteDynamic;
   EXPECT_NE(refusal(f.t).find("dynamic"), std::string::npos);
+}
+
+TEST(TranslateTensor, AcceptsAFreeBatchDimensionInTheSignature) {
+  // Models exported with batch None carry dims_signature [-1, ...]; TFLite
+  // re-prepares the delegate if the application resizes.
+  FakeTensor f({1, 4, 4, 3});
+  auto sig = make_array<TfLiteIntArray>({-1, 4, 4, 3});
+  f.t.dims_signature = sig.get();
+  EXPECT_EQ(refusal(f.t), "");
 }
 
 TEST(TranslateTensor, RefusesMissingShape) {

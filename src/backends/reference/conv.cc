@@ -1,11 +1,13 @@
-// CONV_2D for uint8 and int8 (per-tensor or per-channel int8 weights).
+// CONV_2D for uint8 and int8 (per-tensor or per-channel int8 weights), with
+// any stride, dilation and padding; a missing bias counts as zero.
 //
-// TFLite's x86 builtin runs this through im2col + GEMM (gemmlowp for uint8,
-// ruy for int8), but the accumulation is exact integer arithmetic, so only
-// the output stage has to match bit for bit: (acc + bias) requantized with
-// the double-rounding multiplier, plus the output zero point, clamped to the
-// fused activation range. Padding cells contribute nothing (TFLite fills
-// them with the input zero point, which the input offset cancels).
+// TFLite 2.9 on x86 runs this as im2col + a ruy GEMM for both dtypes. The
+// accumulation is exact integer arithmetic (padding cells hold the input zero
+// point, which the input offset cancels), so what has to match bit for bit
+// is the output stage: ruy's requantization of (acc + bias), whose final
+// shift rounds ties upward, then the output zero point and the activation
+// clamp. uint8 multipliers come from float(input_scale * filter_scale),
+// int8 ones from the double product (TFLite's kernel_util does both).
 #include <variant>
 
 #include "backends/reference/conv_util.h"
@@ -99,7 +101,8 @@ class ConvKernel final : public Kernel {
               }
             }
             acc += bias_[static_cast<size_t>(oc)];
-            acc = multiply_by_quantized_multiplier_gemm(acc, multipliers_[static_cast<size_t>(oc)]) + output_zero_point_;
+            acc = multiply_by_quantized_multiplier_gemm(acc, multipliers_[static_cast<size_t>(oc)]) +
+                  output_zero_point_;
             *out++ = clamp_to<T>(acc, range_.min, range_.max);
           }
         }

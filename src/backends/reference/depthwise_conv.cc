@@ -1,11 +1,12 @@
 // DEPTHWISE_CONV_2D for uint8 and int8 (per-tensor or per-channel int8
-// weights), with any depth multiplier, stride, dilation and padding.
+// weights), with any depth multiplier, stride, dilation and padding; a
+// missing bias counts as zero.
 //
 // Filters are [1, H, W, C * M]; output channel c * M + m reads input channel
-// c. On x86 TFLite's optimized kernels (DepthwiseConvGeneral) accumulate in
-// exact int32 and requantize with the same round-half-away-from-zero double
-// rounding as its reference loops; the upward-rounding 3x3 fast paths exist
-// only on aarch64.
+// c. Unlike CONV_2D this is not a GEMM in TFLite 2.9: its own kernels
+// requantize with round-half-away-from-zero double rounding (the helper in
+// fixed_point.h). uint8 multipliers come from float(input_scale *
+// filter_scale), int8 ones from the double product.
 #include <variant>
 
 #include "backends/reference/conv_util.h"

@@ -2,10 +2,11 @@
 // computed as TensorFlow Lite's builtin kernels compute them.
 //
 // ADD/SUB: both inputs are moved onto a common scale (twice the larger input
-// scale) with 20 bits of headroom, summed, and rescaled to the output; each of
-// the three rescalings rounds separately. SUB is an ADD whose second input
-// multiplier is negated, because that is what TFLite runs and gemmlowp's
-// rounding high multiply is not odd-symmetric.
+// scale) with 20 bits of headroom, added or subtracted, and rescaled to the
+// output; each of the three rescalings rounds separately. SUB subtracts the
+// rescaled second input, as TFLite 2.9 does; folding the sign into its
+// multiplier instead would differ at rounding ties, since gemmlowp's rounding
+// high multiply is not odd-symmetric.
 // MUL: one rescaling of the product of the centred inputs, by a multiplier
 // TFLite computes in single precision (s1 * s2 / so in float).
 //
@@ -208,21 +209,41 @@ Support prepare(const ir::Graph& g, const ir::Operation& op, Prepared* p) {
   p->m1 = quantize_multiplier(static_cast<double>(s1) / twice_max);
   p->m2 = quantize_multiplier(static_cast<double>(s2) / twice_max);
   p->out = quantize_multiplier(real_out);
-  if (op.type == ir::OpType::kSub) p->m2.multiplier = -p->m2.multiplier;
   return Support::yes();
+}
+
+// Both operands on the common scale, with 20 bits of headroom.
+struct Rescaled {
+  int32_t a, b;
+};
+
+inline Rescaled rescale(const Prepared* p, int32_t x, int32_t y) {
+  constexpr int kLeftShift = 20;
+  return {multiply_by_quantized_multiplier((p->offset1 + x) * (1 << kLeftShift), p->m1),
+          multiply_by_quantized_multiplier((p->offset2 + y) * (1 << kLeftShift), p->m2)};
+}
+
+template <typename T>
+T finish(const Prepared* p, int32_t raw) {
+  const int32_t v = multiply_by_quantized_multiplier(raw, p->out) + p->out_offset;
+  return clamp_to<T>(v, p->range.min, p->range.max);
 }
 
 template <typename T>
 struct AddOp {
   const Prepared* p;
   T operator()(T x, T y) const {
-    constexpr int kLeftShift = 20;
-    const int32_t a = (p->offset1 + x) * (1 << kLeftShift);
-    const int32_t b = (p->offset2 + y) * (1 << kLeftShift);
-    const int32_t sum = multiply_by_quantized_multiplier(a, p->m1) +
-                        multiply_by_quantized_multiplier(b, p->m2);
-    const int32_t v = multiply_by_quantized_multiplier(sum, p->out) + p->out_offset;
-    return clamp_to<T>(v, p->range.min, p->range.max);
+    const Rescaled r = rescale(p, x, y);
+    return finish<T>(p, r.a + r.b);
+  }
+};
+
+template <typename T>
+struct SubOp {
+  const Prepared* p;
+  T operator()(T x, T y) const {
+    const Rescaled r = rescale(p, x, y);
+    return finish<T>(p, r.a - r.b);
   }
 };
 
@@ -230,9 +251,7 @@ template <typename T>
 struct MulOp {
   const Prepared* p;
   T operator()(T x, T y) const {
-    const int32_t product = (p->offset1 + x) * (p->offset2 + y);
-    const int32_t v = multiply_by_quantized_multiplier(product, p->out) + p->out_offset;
-    return clamp_to<T>(v, p->range.min, p->range.max);
+    return finish<T>(p, (p->offset1 + x) * (p->offset2 + y));
   }
 };
 
@@ -276,7 +295,7 @@ const KernelFactory& add_kernel() {
 }
 
 const KernelFactory& sub_kernel() {
-  static const KernelFactory f{check, create<AddOp>};
+  static const KernelFactory f{check, create<SubOp>};
   return f;
 }
 

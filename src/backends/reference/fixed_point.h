@@ -1,7 +1,10 @@
-// Integer requantization arithmetic with TFLite's exact rounding behaviour.
-// TFLite's builtin kernels (2.9 and ai-edge-litert's builtin path) use the
-// gemmlowp "double rounding" scheme below; ruy-backed kernels in some 2.14
-// builds round once instead (see docs/reference-backend.md).
+// Integer requantization arithmetic with TFLite's exact rounding behaviour:
+// the gemmlowp "double rounding" scheme (a rounding doubling high multiply,
+// then a right shift rounding half away from zero), which TFLite's builtin
+// depthwise, pooling, element-wise and MEAN kernels use. CONV_2D and
+// FULLY_CONNECTED on x86 go through ruy, whose final shift rounds half up
+// instead (conv_util.h). docs/reference-backend.md lists which runtime
+// rounds which way.
 #pragma once
 
 #include <algorithm>

@@ -1,9 +1,10 @@
 // FULLY_CONNECTED for uint8 and int8 with per-tensor weights [units, depth].
 //
-// The input is read as [batches, depth] whatever its rank. TFLite 2.9 derives
-// one multiplier for both dtypes from float(input_scale * filter_scale) and
-// ignores per-channel filter scales (it would silently use the first), so
-// per-channel weights are refused rather than imitated.
+// The input is read as [batches, depth] whatever its rank. TFLite 2.9 runs a
+// ruy GEMM on x86, so requantization rounds ties upward like CONV_2D; its
+// multiplier comes from float(input_scale * filter_scale) for both dtypes.
+// 2.9 ignores per-channel filter scales (it would silently use the first),
+// so per-channel weights are refused rather than imitated.
 #include <variant>
 
 #include "backends/reference/conv_util.h"

@@ -11,8 +11,9 @@
 //     truncating toward zero.
 //  3. otherwise: float arithmetic, mean * (input_scale / output_scale) minus
 //     the scaled input zero point, rounded half away from zero.
-// TFLite chooses path 1 from the axis operand as written in the model; the IR
-// holds normalised axes, so {-3, -2} or {2, 1} also take it here.
+// TFLite chooses path 1 from the axis operand as written in the model ({1, 2}
+// or {2, 1}); the IR holds normalised, deduplicated axes, so a model writing
+// {-3, -2} or {1, 2, 2} takes path 1 here but path 2 or 3 in TFLite.
 #include <algorithm>
 #include <cmath>
 #include <type_traits>
@@ -68,6 +69,7 @@ Support check_mean(const ir::Graph& g, const ir::Operation& op) {
     if (i > 0 && p.axes[i] <= p.axes[i - 1]) return Support::no("axes must be sorted and unique");
   }
   if (out.shape != reduced_shape(in, p)) return Support::no("output shape does not match the reduction");
+  if (in.num_elements() / out.num_elements() > kMaxSummedValues) return Support::no("too many values to average");
   return Support::yes();
 }
 
@@ -166,7 +168,9 @@ class MeanKernel final : public Kernel {
       std::vector<size_t> next;
       next.reserve(result.size() * static_cast<size_t>(in.dim(d)));
       for (size_t base : result) {
-        for (int i = 0; i < in.dim(d); ++i) next.push_back(base + static_cast<size_t>(i) * stride[static_cast<size_t>(d)]);
+        for (int i = 0; i < in.dim(d); ++i) {
+          next.push_back(base + static_cast<size_t>(i) * stride[static_cast<size_t>(d)]);
+        }
       }
       result = std::move(next);
     }

@@ -43,6 +43,9 @@ Support check_pool(const ir::Graph& g, const ir::Operation& op) {
   if (p.filter_w < 1 || p.filter_h < 1 || p.stride_w < 1 || p.stride_h < 1) {
     return Support::no("filter sizes and strides must be positive");
   }
+  if (static_cast<int64_t>(p.filter_w) * p.filter_h > kMaxSummedValues) {
+    return Support::no("pooling window too large");
+  }
   if (!pool_window(in, p).matches(out)) return Support::no("output shape does not match the pooling window");
   return Support::yes();
 }

@@ -3,14 +3,17 @@
 // optimized kernel's float lookup table. TFLite tabulates exp(-beta * s * d)
 // for the 256 possible distances d from the row maximum, sums the row in
 // float in element order, scales by 1 / (sum * output_scale) and rounds:
-// uint8 by adding 0.5 and truncating (its x86 specialisation, which ignores
-// the output zero point), int8 with round-half-away plus the zero point.
+// uint8 by adding 0.5 and truncating (TFLite's non-ARM specialisation, which
+// ignores the output zero point), int8 with round-half-away plus the zero
+// point.
 // Every float step below is kept in that order, so the result is bit-exact
 // as long as expf is the same C library's.
 #include <algorithm>
 #include <array>
 #include <cmath>
+#include <limits>
 #include <string>
+#include <type_traits>
 
 #include "backends/reference/kernel.h"
 
@@ -45,13 +48,20 @@ Support prepare(const ir::Graph& g, const ir::Operation& op, Prepared* p) {
   if (!std::holds_alternative<ir::SoftmaxParams>(op.params)) return Support::no("missing params");
   if (in->shape != out.shape) return Support::no("output shape differs from input");
   if (in->rank() < 1) return Support::no("scalar input");
-  // TFLite 2.9 insists on these output parameters for 8-bit softmax.
-  const bool is_uint8 = in->dtype == ir::DType::kUInt8;
-  if (out.quant.zero_point() != (is_uint8 ? 0 : -128)) {
-    return Support::no(is_uint8 ? "uint8 output zero point must be 0"
-                                : "int8 output zero point must be -128");
+  // TFLite 2.9 pins int8 outputs to zero point -128 and a scale within 0.1%
+  // of 1/256 (compared in float); uint8 outputs are not checked, and their
+  // zero point is then ignored by the x86 kernel.
+  if (in->dtype == ir::DType::kInt8) {
+    if (out.quant.zero_point() != -128) return Support::no("int8 output zero point must be -128");
+    const float target = 1.0f / 256.0f;
+    const float delta = std::fabs(out.quant.scale() - target);
+    if (delta > 0.001f * 1.0f / 256.0f) return Support::no("int8 output scale must be 1/256");
+  } else if (out.quant.zero_point() < 0 || out.quant.zero_point() > 255) {
+    return Support::no("zero point outside the type's range");
   }
-  if (out.quant.scale() != 1.0f / 256.0f) return Support::no("output scale must be 1/256");
+  if (!(out.quant.scale() > 0.0f) || !std::isfinite(out.quant.scale())) {
+    return Support::no("non-positive scale");
+  }
   const float beta = op.get<ir::SoftmaxParams>().beta;
   if (!std::isfinite(beta) || !(in->quant.scale() > 0.0f)) return Support::no("bad beta or scale");
 

@@ -7,6 +7,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstring>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -78,7 +79,8 @@ std::string depthwise_name(const ::testing::TestParamInfo<DepthwiseCase>& info) 
                   std::to_string(c.dilation_h) + "x" + std::to_string(c.dilation_w) +
                   (c.padding == Padding::kSame ? "_same_" : "_valid_") + act_name(c.activation) +
                   (c.bias ? "_bias" : "_nobias") + "_in" + num(c.in_scale) + "z" + num(c.in_zp) + "_f" +
-                  num(c.filter_scale) + "z" + num(filter_zero_point(c)) + "_of" + num(out_factor(c)) + "z" + num(c.out_zp);
+                  num(c.filter_scale) + "z" + num(filter_zero_point(c)) + "_of" + num(out_factor(c)) + "z" +
+                  num(c.out_zp);
   return n;
 }
 
@@ -164,8 +166,9 @@ TEST_P(DepthwiseConv2D, MatchesTflite) {
     expect_matches_tflite(depthwise_graph(c, Bias::kRandom));
     return;
   }
-  // No TFLite runtime prepares a DEPTHWISE_CONV_2D whose bias is absent, so check the
-  // zero-bias graph against TFLite and the bias-less one against it.
+  // TFLite (2.9, 2.14, litert) refuses a bias operand of -1, how the model
+  // writer marks an absent bias, so check the zero-bias graph against TFLite
+  // and the bias-less one against it.
   expect_matches_tflite(depthwise_graph(c, Bias::kZero));
   expect_same_reference_output(depthwise_graph(c, Bias::kAbsent), depthwise_graph(c, Bias::kZero));
 }
@@ -202,12 +205,40 @@ std::vector<DepthwiseCase> depthwise_cases() {
     }
     // Non-square kernels and unequal strides.
     add([](DepthwiseCase& c) { c.filter_h = 3; c.filter_w = 1; c.stride_h = 2; c.stride_w = 1; });
-    add([](DepthwiseCase& c) { c.filter_h = 1; c.filter_w = 5; c.stride_h = 1; c.stride_w = 2; c.width = 9; c.multiplier = 2; });
-    add([](DepthwiseCase& c) { c.filter_h = 2; c.filter_w = 3; c.padding = Padding::kValid; c.stride_h = 2; c.stride_w = 3; c.height = 9; c.width = 8; });
+    add([](DepthwiseCase& c) {
+      c.filter_h = 1;
+      c.filter_w = 5;
+      c.stride_h = 1;
+      c.stride_w = 2;
+      c.width = 9;
+      c.multiplier = 2;
+    });
+    add([](DepthwiseCase& c) {
+      c.filter_h = 2;
+      c.filter_w = 3;
+      c.padding = Padding::kValid;
+      c.stride_h = 2;
+      c.stride_w = 3;
+      c.height = 9;
+      c.width = 8;
+    });
     // Dilation, symmetric and not.
     add([](DepthwiseCase& c) { c.dilation_h = c.dilation_w = 2; c.height = 9; c.width = 8; });
-    add([](DepthwiseCase& c) { c.dilation_h = 1; c.dilation_w = 3; c.height = 6; c.width = 9; c.padding = Padding::kValid; c.multiplier = 2; });
-    add([](DepthwiseCase& c) { c.dilation_h = 2; c.dilation_w = 2; c.stride_h = c.stride_w = 2; c.height = 11; c.width = 10; });
+    add([](DepthwiseCase& c) {
+      c.dilation_h = 1;
+      c.dilation_w = 3;
+      c.height = 6;
+      c.width = 9;
+      c.padding = Padding::kValid;
+      c.multiplier = 2;
+    });
+    add([](DepthwiseCase& c) {
+      c.dilation_h = 2;
+      c.dilation_w = 2;
+      c.stride_h = c.stride_w = 2;
+      c.height = 11;
+      c.width = 10;
+    });
     // Channel counts and multipliers.
     add([](DepthwiseCase& c) { c.in_channels = 1; });
     add([](DepthwiseCase& c) { c.in_channels = 1; c.multiplier = 3; });
@@ -228,7 +259,13 @@ std::vector<DepthwiseCase> depthwise_cases() {
     // Power-of-two scales: the multiplier is an exact power of two, so many
     // results land exactly on .5 and expose the rounding scheme.
     add([](DepthwiseCase& c) { c.in_scale = 0.0625f; c.filter_scale = 0.0078125f; c.out_factor = 256.0f; });
-    add([](DepthwiseCase& c) { c.in_scale = 0.5f; c.filter_scale = 0.03125f; c.out_factor = 64.0f; c.filter_h = c.filter_w = 1; c.multiplier = 2; });
+    add([](DepthwiseCase& c) {
+      c.in_scale = 0.5f;
+      c.filter_scale = 0.03125f;
+      c.out_factor = 64.0f;
+      c.filter_h = c.filter_w = 1;
+      c.multiplier = 2;
+    });
   }
   // Zero points at the ends of the ranges.
   auto zp_case = [&](Weights w, int32_t in_zp, int32_t filter_zp, int32_t out_zp) {
@@ -251,6 +288,53 @@ std::vector<DepthwiseCase> depthwise_cases() {
 }
 
 INSTANTIATE_TEST_SUITE_P(Reference, DepthwiseConv2D, ::testing::ValuesIn(depthwise_cases()), depthwise_name);
+
+// Requantization probes: weights equal to the filter zero point make every
+// accumulator exactly its bias, so each output channel checks one chosen
+// accumulator. The scales make TFLite's float and double scale products
+// give different multipliers, and the biases sit where those multipliers,
+// or round-half-up and round-half-away-from-zero, disagree.
+const float kProbeInScale = 0.01215796f, kProbeFilterScale = 0.010389811f, kProbeOutScale = 1.1642973f;
+const std::vector<int32_t> kProbeBiases = {-917104, -907887, -880236, -880235, -871019, -871018, -861801, -806498,
+                                           -797282, -732761, -723545, 0,       1234,    732761,  806498,  880235};
+
+std::vector<uint8_t> int32_bytes(const std::vector<int32_t>& v) {
+  std::vector<uint8_t> bytes(v.size() * 4);
+  std::memcpy(bytes.data(), v.data(), bytes.size());
+  return bytes;
+}
+
+std::string weights_name(const ::testing::TestParamInfo<Weights>& info) {
+  return info.param == Weights::kUInt8 ? "u8" : (info.param == Weights::kInt8PerTensor ? "i8" : "i8pc");
+}
+
+class DepthwiseConv2DRequantization : public ::testing::TestWithParam<Weights> {};
+
+TEST_P(DepthwiseConv2DRequantization, ProbesMultiplierAndRounding) {
+  const Weights w = GetParam();
+  const DType dtype = w == Weights::kUInt8 ? DType::kUInt8 : DType::kInt8;
+  const int32_t filter_zp = w == Weights::kUInt8 ? 77 : 0;
+  const int32_t out_zp = w == Weights::kUInt8 ? 128 : 0;
+  const int channels = static_cast<int>(kProbeBiases.size());
+  GraphBuilder b(23);
+  const int in = b.input(dtype, {1, 2, 3, channels}, kProbeInScale, w == Weights::kUInt8 ? 140 : -3);
+  const int filter = b.constant(dtype, {1, 1, 1, channels}, std::vector<uint8_t>(static_cast<size_t>(channels),
+                                static_cast<uint8_t>(filter_zp)), kProbeFilterScale, filter_zp);
+  const int bias =
+      b.constant(DType::kInt32, {channels}, int32_bytes(kProbeBiases), kProbeInScale * kProbeFilterScale, 0);
+  if (w == Weights::kInt8PerChannel) {
+    b.set_per_channel(filter, std::vector<float>(static_cast<size_t>(channels), kProbeFilterScale),
+                      std::vector<int32_t>(static_cast<size_t>(channels), 0), 3);
+  }
+  const int out = b.tensor(dtype, {1, 2, 3, channels}, kProbeOutScale, out_zp);
+  b.op(ir::OpType::kDepthwiseConv2D, {in, filter, bias}, {out}, ir::ConvParams{});
+  b.mark_output(out);
+  expect_matches_tflite(b.graph());
+}
+
+INSTANTIATE_TEST_SUITE_P(Reference, DepthwiseConv2DRequantization,
+                         ::testing::Values(Weights::kUInt8, Weights::kInt8PerTensor, Weights::kInt8PerChannel),
+                         weights_name);
 
 }  // namespace
 }  // namespace nonstick::testing

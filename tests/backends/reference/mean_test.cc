@@ -13,6 +13,7 @@
 #include <string>
 #include <vector>
 
+#include "backends/reference/kernel.h"
 #include "support/op_harness.h"
 
 namespace nonstick::testing {
@@ -42,7 +43,10 @@ std::string num(double v) {
 std::string mean_name(const ::testing::TestParamInfo<MeanCase>& info) {
   const MeanCase& c = info.param;
   std::string n = c.dtype == DType::kUInt8 ? "u8_in" : "i8_in";
-  for (size_t i = 0; i < c.shape.size(); ++i) n += (i ? "x" : "") + std::to_string(c.shape[i]);
+  for (size_t i = 0; i < c.shape.size(); ++i) {
+    if (i) n += 'x';
+    n += std::to_string(c.shape[i]);
+  }
   n += "_axes";
   for (int a : c.axes) n += "_" + std::to_string(a);
   return n + (c.keep_dims ? "_keepdims" : "_dropdims") + "_in" + num(c.in_scale) + "z" + num(c.in_zp) + "_out" +
@@ -72,7 +76,9 @@ TEST_P(Mean, MatchesTflite) {
 std::vector<MeanCase> mean_cases() {
   std::vector<MeanCase> cases;
   auto add = [&](DType t, std::vector<int32_t> shape, std::vector<int> axes, bool keep, float is, int32_t izp,
-                 float os, int32_t ozp) { cases.push_back({t, std::move(shape), std::move(axes), keep, is, izp, os, ozp}); };
+                 float os, int32_t ozp) {
+    cases.push_back({t, std::move(shape), std::move(axes), keep, is, izp, os, ozp});
+  };
   for (DType t : {DType::kUInt8, DType::kInt8}) {
     const bool u8 = t == DType::kUInt8;
     const int32_t zp_a = u8 ? 131 : 3, zp_b = u8 ? 77 : -60;
@@ -108,6 +114,21 @@ std::vector<MeanCase> mean_cases() {
 }
 
 INSTANTIATE_TEST_SUITE_P(Reference, Mean, ::testing::ValuesIn(mean_cases()), mean_name);
+
+TEST(MeanCheck, RefusesInt16AndMismatchedShapes) {
+  auto refusal = [](DType t, std::vector<int32_t> out_shape) {
+    GraphBuilder b(41);
+    const int in = b.input(t, {1, 3, 3, 4}, 0.05f, 0);
+    const int out = b.tensor(t, std::move(out_shape), 0.05f, 0);
+    b.op(ir::OpType::kMean, {in}, {out}, ir::MeanParams{{1, 2}, true});
+    const ir::Graph& g = b.graph();
+    const Support s = reference::find_kernel(ir::OpType::kMean)->check(g, g.ops[0]);
+    return s.supported ? std::string() : s.reason;
+  };
+  EXPECT_EQ(refusal(DType::kInt8, {1, 1, 1, 4}), "");
+  EXPECT_EQ(refusal(DType::kInt16, {1, 1, 1, 4}), "int16 activations not supported");
+  EXPECT_EQ(refusal(DType::kInt8, {1, 4}), "output shape does not match the reduction");
+}
 
 }  // namespace
 }  // namespace nonstick::testing

@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "backends/reference/kernel.h"
 #include "support/op_harness.h"
 
 namespace nonstick::testing {
@@ -108,11 +109,38 @@ std::vector<PoolCase> pool_cases() {
         }
       }
       add([](PoolCase& c) { c.filter_h = 3; c.filter_w = 1; c.stride_h = 1; c.stride_w = 2; });
-      add([](PoolCase& c) { c.filter_h = 2; c.filter_w = 5; c.stride_h = 3; c.stride_w = 1; c.padding = Padding::kValid; });
-      add([](PoolCase& c) { c.filter_h = 7; c.filter_w = 7; c.stride_h = c.stride_w = 1; c.height = c.width = 7; c.channels = 17; c.padding = Padding::kValid; });
+      add([](PoolCase& c) {
+        c.filter_h = 2;
+        c.filter_w = 5;
+        c.stride_h = 3;
+        c.stride_w = 1;
+        c.padding = Padding::kValid;
+      });
+      add([](PoolCase& c) {
+        c.filter_h = 7;
+        c.filter_w = 7;
+        c.stride_h = c.stride_w = 1;
+        c.height = c.width = 7;
+        c.channels = 17;
+        c.padding = Padding::kValid;
+      });
       // Global pools beyond 16x16 cells (TFLite switches to 32-bit sums).
-      add([](PoolCase& c) { c.filter_h = 17; c.filter_w = 19; c.stride_h = c.stride_w = 1; c.height = 17; c.width = 19; c.channels = 8; c.padding = Padding::kValid; });
-      add([](PoolCase& c) { c.filter_h = c.filter_w = 5; c.stride_h = c.stride_w = 1; c.height = 11; c.width = 13; c.channels = 1; });
+      add([](PoolCase& c) {
+        c.filter_h = 17;
+        c.filter_w = 19;
+        c.stride_h = c.stride_w = 1;
+        c.height = 17;
+        c.width = 19;
+        c.channels = 8;
+        c.padding = Padding::kValid;
+      });
+      add([](PoolCase& c) {
+        c.filter_h = c.filter_w = 5;
+        c.stride_h = c.stride_w = 1;
+        c.height = 11;
+        c.width = 13;
+        c.channels = 1;
+      });
       add([](PoolCase& c) { c.batch = 2; c.channels = 64; c.height = 5; c.width = 4; });
       for (Activation a : {Activation::kRelu, Activation::kRelu6, Activation::kReluN1To1}) {
         add([&](PoolCase& c) { c.activation = a; c.scale = 0.01f; });
@@ -126,6 +154,23 @@ std::vector<PoolCase> pool_cases() {
 }
 
 INSTANTIATE_TEST_SUITE_P(Reference, Pool2D, ::testing::ValuesIn(pool_cases()), pool_name);
+
+// TFLite pools raw values and only debug-checks that input and output share
+// their quantization; differing quantization is refused here.
+TEST(Pool2DCheck, RefusesDifferentQuantization) {
+  for (OpType op : {OpType::kAveragePool2D, OpType::kMaxPool2D}) {
+    GraphBuilder b(37);
+    const int in = b.input(DType::kInt8, {1, 4, 4, 2}, 0.05f, 3);
+    const int out = b.tensor(DType::kInt8, {1, 2, 2, 2}, 0.05f, 4);
+    ir::PoolParams p;
+    p.filter_h = p.filter_w = p.stride_h = p.stride_w = 2;
+    b.op(op, {in}, {out}, p);
+    const ir::Graph& g = b.graph();
+    const Support s = reference::find_kernel(op)->check(g, g.ops[0]);
+    EXPECT_FALSE(s.supported);
+    EXPECT_EQ(s.reason, "input and output quantization differ");
+  }
+}
 
 }  // namespace
 }  // namespace nonstick::testing
