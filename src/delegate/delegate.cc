@@ -395,6 +395,20 @@ std::unique_ptr<Delegate> Delegate::create(const DelegateOptions& options, std::
   return std::unique_ptr<Delegate>(new Delegate(std::move(state)));
 }
 
+std::unique_ptr<Delegate> Delegate::create_with_backend(const DelegateOptions& options,
+                                                        std::unique_ptr<Backend> backend) {
+  if (!backend) return nullptr;
+  auto state = std::make_unique<State>();
+  state->options = options;
+  state->backend = std::move(backend);
+  state->report.device = std::string(state->backend->name());
+  state->report.device_description = std::string(state->backend->description());
+  state->tfl.data_ = state.get();
+  state->tfl.Prepare = delegate_prepare;
+  state->tfl.flags = kTfLiteDelegateFlagsNone;
+  return std::unique_ptr<Delegate>(new Delegate(std::move(state)));
+}
+
 std::unique_ptr<Delegate> Delegate::create_cpu_only(const DelegateOptions& options, std::string reason) {
   auto state = std::make_unique<State>();
   state->options = options;

@@ -41,6 +41,11 @@ class Delegate {
   // A delegate that takes no node, every one kept on the CPU with `reason`:
   // what the plugin hands TFLite when the requested device cannot be used.
   static std::unique_ptr<Delegate> create_cpu_only(const DelegateOptions& options, std::string reason);
+  // A delegate over a caller-supplied backend (options.device is ignored):
+  // lets tests put an instrumented or replaying Backend behind the real front
+  // end. Returns null when `backend` is null.
+  static std::unique_ptr<Delegate> create_with_backend(const DelegateOptions& options,
+                                                       std::unique_ptr<Backend> backend);
   ~Delegate();
 
   // The object to hand to TFLite (ModifyGraphWithDelegate / options). Valid
