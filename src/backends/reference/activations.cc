@@ -4,7 +4,8 @@
 //
 //  * LOGISTIC: TFLite's builtin kernel is itself a table, filled in float:
 //    dequantize, 1 / (1 + exp(-x)), scale by 1/output_scale, round half away,
-//    add the zero point, clamp. The output scale must be exactly 1/256.
+//    add the zero point, clamp. The output scale must be exactly 1/256 (the
+//    zero point is free).
 //  * HARD_SWISH: TFLite's fixed-point scheme on 16-bit values: the input is
 //    centred and moved to a "hires" scale (x 128), a "reluish" factor
 //    relu6(x + 3) / 6 is formed in Q15 by a multiplier for scale/(128 * 3/2^15),
@@ -51,7 +52,9 @@ struct Unary {
 // Checks shared by all four ops: one 8-bit per-tensor quantized input and a
 // same-typed, same-shaped output.
 Support check_unary(const ir::Graph& g, const ir::Operation& op, Unary* u) {
-  if (op.inputs.size() != 1 || op.outputs.size() != 1) return Support::no("expects 1 input, 1 output");
+  if (op.inputs.size() != 1 || op.outputs.size() != 1) {
+    return Support::no("expects 1 input, 1 output");
+  }
   u->in = g.input(op, 0);
   u->out = &g.output(op, 0);
   if (!u->in) return Support::no("missing input");
@@ -120,9 +123,12 @@ std::unique_ptr<Kernel> logistic_create(const ir::Graph& g, const ir::Operation&
 
 // ---- HARD_SWISH -------------------------------------------------------------
 
+constexpr int16_t kInt16Min = std::numeric_limits<int16_t>::min();
+constexpr int16_t kInt16Max = std::numeric_limits<int16_t>::max();
+
 // gemmlowp's 16-bit rounding doubling high multiply.
 int16_t rounding_high_mul16(int16_t a, int16_t b) {
-  if (a == b && a == std::numeric_limits<int16_t>::min()) return std::numeric_limits<int16_t>::max();
+  if (a == b && a == kInt16Min) return kInt16Max;
   const int32_t ab = int32_t{a} * int32_t{b};
   const int32_t nudge = ab >= 0 ? (1 << 14) : (1 - (1 << 14));
   return static_cast<int16_t>((ab + nudge) / (1 << 15));
@@ -130,14 +136,13 @@ int16_t rounding_high_mul16(int16_t a, int16_t b) {
 
 // The same without rounding (the quotient truncates toward zero).
 int16_t truncating_high_mul16(int16_t a, int16_t b) {
-  if (a == b && a == std::numeric_limits<int16_t>::min()) return std::numeric_limits<int16_t>::max();
+  if (a == b && a == kInt16Min) return kInt16Max;
   return static_cast<int16_t>((int32_t{a} * int32_t{b}) / (1 << 15));
 }
 
 int16_t saturating_shift_left16(int16_t v, int amount) {
   const int64_t r = int64_t{v} * (int64_t{1} << amount);
-  return static_cast<int16_t>(std::clamp<int64_t>(r, std::numeric_limits<int16_t>::min(),
-                                                  std::numeric_limits<int16_t>::max()));
+  return static_cast<int16_t>(std::clamp<int64_t>(r, kInt16Min, kInt16Max));
 }
 
 int16_t rounding_divide_by_pot16(int16_t x, int exponent) {
@@ -208,18 +213,31 @@ std::unique_ptr<Kernel> hard_swish_create(const ir::Graph& g, const ir::Operatio
 
 // ---- RELU / RELU6 ------------------------------------------------------------
 
+// The quotient is taken in float, as TFLite does, before widening.
+QuantizedMultiplier relu_multiplier(const Unary& u) {
+  const float real = u.in->quant.scale() / u.out->quant.scale();
+  return quantize_multiplier(static_cast<double>(real));
+}
+
 Support relu_check(const ir::Graph& g, const ir::Operation& op) {
   Unary u;
-  return check_unary(g, op, &u);
+  Support s = check_unary(g, op, &u);
+  if (!s.supported) return s;
+  // TFLite converts round(6 / scale) to int32 unchecked; keep well inside it.
+  if (op.type == ir::OpType::kRelu6 &&
+      !(6.0f / u.out->quant.scale() < static_cast<float>(1 << 30))) {
+    return Support::no("activation bound beyond int32");
+  }
+  // (q - zp), at most 255 in magnitude, is shifted left by the exponent in 32 bits.
+  if (relu_multiplier(u).shift > 23) return Support::no("rescale factor of 2^23 or more");
+  return Support::yes();
 }
 
 std::unique_ptr<Kernel> relu_create_with(const ir::Graph& g, const ir::Operation& op,
                                          ir::Activation act) {
   Unary u;
   check_unary(g, op, &u);
-  // The quotient is taken in float, as TFLite does, before widening.
-  const float real = u.in->quant.scale() / u.out->quant.scale();
-  const QuantizedMultiplier m = quantize_multiplier(static_cast<double>(real));
+  const QuantizedMultiplier m = relu_multiplier(u);
   const int32_t in_zp = u.in->quant.zero_point();
   const int32_t out_zp = u.out->quant.zero_point();
   const ActivationRange r = activation_range(act, u.out->dtype, u.out->quant.scale(), out_zp);

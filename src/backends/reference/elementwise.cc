@@ -128,6 +128,14 @@ bool fits_fivefold(const std::vector<int32_t>& a0, const std::vector<int32_t>& b
   return i < 0;
 }
 
+// TFLite refuses a fused activation whose bounds (6 or +-1, divided by the
+// output scale) do not fit in int32; we keep well inside that.
+bool activation_bounds_fit(ir::Activation act, float scale) {
+  const float bound = act == ir::Activation::kRelu6 ? 6.0f
+                      : act == ir::Activation::kReluN1To1 ? 1.0f : 0.0f;
+  return std::fabs(std::round(bound / scale)) < static_cast<float>(1 << 30);
+}
+
 struct TypeRange {
   int32_t min, max;
 };
@@ -146,7 +154,9 @@ struct Prepared {
 };
 
 Support prepare(const ir::Graph& g, const ir::Operation& op, Prepared* p) {
-  if (op.inputs.size() != 2 || op.outputs.size() != 1) return Support::no("expects 2 inputs, 1 output");
+  if (op.inputs.size() != 2 || op.outputs.size() != 1) {
+    return Support::no("expects 2 inputs, 1 output");
+  }
   const ir::Tensor* x = g.input(op, 0);
   const ir::Tensor* y = g.input(op, 1);
   const ir::Tensor& o = g.output(op, 0);
@@ -166,7 +176,9 @@ Support prepare(const ir::Graph& g, const ir::Operation& op, Prepared* p) {
       return Support::no("zero point outside the type's range");
     }
   }
-  if (!std::holds_alternative<ir::ElementwiseParams>(op.params)) return Support::no("missing params");
+  if (!std::holds_alternative<ir::ElementwiseParams>(op.params)) {
+    return Support::no("missing params");
+  }
 
   // Shapes: the output must be the broadcast of the inputs.
   const size_t rank = std::max(x->shape.size(), y->shape.size());
@@ -186,14 +198,16 @@ Support prepare(const ir::Graph& g, const ir::Operation& op, Prepared* p) {
     }
   }
 
+  const ir::Activation act = op.get<ir::ElementwiseParams>().activation;
+  const float s1 = x->quant.scale(), s2 = y->quant.scale(), so = o.quant.scale();
+  if (!activation_bounds_fit(act, so)) return Support::no("activation bound beyond int32");
+
   p->dtype = o.dtype;
   p->plan = make_plan(x->shape, y->shape, o.shape);
-  const float s1 = x->quant.scale(), s2 = y->quant.scale(), so = o.quant.scale();
   p->offset1 = -x->quant.zero_point();
   p->offset2 = -y->quant.zero_point();
   p->out_offset = o.quant.zero_point();
-  p->range = activation_range(op.get<ir::ElementwiseParams>().activation, o.dtype, so,
-                              o.quant.zero_point());
+  p->range = activation_range(act, o.dtype, so, o.quant.zero_point());
   if (op.type == ir::OpType::kMul) {
     // TFLite evaluates this product and quotient in float before widening.
     const float real = s1 * s2 / so;
@@ -265,7 +279,8 @@ class BinaryKernel final : public Kernel {
     const T* y = memory.get<T>(in2_);
     T* o = memory.get<T>(out_);
     const Op<T> op{&p_};
-    for_each_element(p_.plan, [&](int64_t io, int64_t i1, int64_t i2) { o[io] = op(x[i1], y[i2]); });
+    for_each_element(p_.plan,
+                     [&](int64_t io, int64_t i1, int64_t i2) { o[io] = op(x[i1], y[i2]); });
   }
 
  private:

@@ -37,7 +37,9 @@ Support check_quant(const ir::Tensor& t) {
 }
 
 Support check_shapes(const ir::Graph& g, const ir::Operation& op) {
-  if (op.inputs.size() != 1 || op.outputs.size() != 1) return Support::no("expects 1 input, 1 output");
+  if (op.inputs.size() != 1 || op.outputs.size() != 1) {
+    return Support::no("expects 1 input, 1 output");
+  }
   const ir::Tensor* in = g.input(op, 0);
   if (!in) return Support::no("missing input");
   if (in->shape != g.output(op, 0).shape) return Support::no("output shape differs from input");
@@ -59,7 +61,8 @@ class QuantizeFloatKernel final : public Kernel {
       // same result as TFLite's int32 arithmetic whenever that does not
       // overflow; NaN goes to the type's minimum.
       const double r = std::round(static_cast<double>(x[i]) / scale_);
-      const double q = std::isnan(r) ? kMin : std::clamp(r, kMin - 256.0, kMax + 256.0) + zero_point_;
+      const double q =
+          std::isnan(r) ? kMin : std::clamp(r, kMin - 256.0, kMax + 256.0) + zero_point_;
       y[i] = static_cast<Out>(std::clamp(q, kMin, kMax));
     }
   }
@@ -107,6 +110,12 @@ class DequantizeKernel final : public Kernel {
 
 // ---- QUANTIZE ----------------------------------------------------------------
 
+// TFLite takes this quotient in double precision.
+QuantizedMultiplier requantize_multiplier(const ir::Tensor& in, const ir::Tensor& out) {
+  return quantize_multiplier(static_cast<double>(in.quant.scale()) /
+                             static_cast<double>(out.quant.scale()));
+}
+
 Support quantize_check(const ir::Graph& g, const ir::Operation& op) {
   Support s = check_shapes(g, op);
   if (!s.supported) return s;
@@ -118,11 +127,16 @@ Support quantize_check(const ir::Graph& g, const ir::Operation& op) {
   if (in.dtype != ir::DType::kFloat32 && !is_8bit(in.dtype)) {
     return Support::no(std::string(ir::dtype_name(in.dtype)) + " input not supported");
   }
-  if (is_8bit(in.dtype)) {
-    s = check_quant(in);
-    if (!s.supported) return s;
+  s = check_quant(out);
+  if (!s.supported || in.dtype == ir::DType::kFloat32) return s;
+  s = check_quant(in);
+  if (!s.supported) return s;
+  // (q - zp), at most 255 in magnitude, is shifted left by the multiplier's
+  // exponent in 32 bits.
+  if (requantize_multiplier(in, out).shift > 23) {
+    return Support::no("rescale factor of 2^23 or more");
   }
-  return check_quant(out);
+  return Support::yes();
 }
 
 std::unique_ptr<Kernel> quantize_create(const ir::Graph& g, const ir::Operation& op) {
@@ -138,8 +152,7 @@ std::unique_ptr<Kernel> quantize_create(const ir::Graph& g, const ir::Operation&
     }
     return std::make_unique<QuantizeFloatKernel<int8_t>>(scale, out_zp, a, b, n);
   }
-  const QuantizedMultiplier m = quantize_multiplier(static_cast<double>(in.quant.scale()) /
-                                                    static_cast<double>(out.quant.scale()));
+  const QuantizedMultiplier m = requantize_multiplier(in, out);
   const int32_t in_zp = in.quant.zero_point();
   std::array<uint8_t, 256> table{};
   for (int32_t v = type_min(in.dtype); v <= type_max(in.dtype); ++v) {

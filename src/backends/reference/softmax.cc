@@ -31,7 +31,9 @@ struct Prepared {
 };
 
 Support prepare(const ir::Graph& g, const ir::Operation& op, Prepared* p) {
-  if (op.inputs.size() != 1 || op.outputs.size() != 1) return Support::no("expects 1 input, 1 output");
+  if (op.inputs.size() != 1 || op.outputs.size() != 1) {
+    return Support::no("expects 1 input, 1 output");
+  }
   const ir::Tensor* in = g.input(op, 0);
   const ir::Tensor& out = g.output(op, 0);
   if (!in) return Support::no("missing input");
@@ -52,18 +54,26 @@ Support prepare(const ir::Graph& g, const ir::Operation& op, Prepared* p) {
   // of 1/256 (compared in float); uint8 outputs are not checked, and their
   // zero point is then ignored by the x86 kernel.
   if (in->dtype == ir::DType::kInt8) {
-    if (out.quant.zero_point() != -128) return Support::no("int8 output zero point must be -128");
+    if (out.quant.zero_point() != -128) {
+      return Support::no("int8 output zero point must be -128");
+    }
     const float target = 1.0f / 256.0f;
     const float delta = std::fabs(out.quant.scale() - target);
     if (delta > 0.001f * 1.0f / 256.0f) return Support::no("int8 output scale must be 1/256");
   } else if (out.quant.zero_point() < 0 || out.quant.zero_point() > 255) {
     return Support::no("zero point outside the type's range");
   }
-  if (!(out.quant.scale() > 0.0f) || !std::isfinite(out.quant.scale())) {
+  // Probabilities scaled by 1/output_scale must stay within int32.
+  if (!(out.quant.scale() >= 1.0f / (1 << 23)) || !std::isfinite(out.quant.scale())) {
+    return Support::no("output scale below 2^-23");
+  }
+  if (!(in->quant.scale() > 0.0f) || !std::isfinite(in->quant.scale())) {
     return Support::no("non-positive scale");
   }
+  // With beta > 0 the row maximum contributes exp(0) = 1, so the sum never
+  // vanishes.
   const float beta = op.get<ir::SoftmaxParams>().beta;
-  if (!std::isfinite(beta) || !(in->quant.scale() > 0.0f)) return Support::no("bad beta or scale");
+  if (!(beta > 0.0f) || !std::isfinite(beta)) return Support::no("beta must be positive");
 
   p->dtype = in->dtype;
   p->depth = in->shape.back();
@@ -71,7 +81,9 @@ Support prepare(const ir::Graph& g, const ir::Operation& op, Prepared* p) {
   p->output_scale = out.quant.scale();
   p->output_zero_point = out.quant.zero_point();
   const float scale = -in->quant.scale() * beta;
-  for (int d = 0; d <= 255; ++d) p->table[static_cast<size_t>(255 - d)] = std::exp(scale * static_cast<float>(d));
+  for (int d = 0; d <= 255; ++d) {
+    p->table[static_cast<size_t>(255 - d)] = std::exp(scale * static_cast<float>(d));
+  }
   return Support::yes();
 }
 

@@ -91,9 +91,9 @@ std::vector<QuantSet> quant_sets(OpType op, DType t) {
   };
 }
 
-class Binary : public ::testing::TestWithParam<BinaryCase> {};
+class Elementwise : public ::testing::TestWithParam<BinaryCase> {};
 
-TEST_P(Binary, MatchesTflite) {
+TEST_P(Elementwise, MatchesTflite) {
   const BinaryCase& c = GetParam();
   GraphBuilder b(5);
   const QuantSet& q = c.quant;
@@ -114,7 +114,6 @@ std::vector<BinaryCase> binary_cases() {
   const std::vector<Shapes> shapes = {
       {{1, 5, 7, 3}, {1, 5, 7, 3}, false},
       {{2, 3, 64}, {2, 3, 64}, false},
-      {{13}, {13}, false},
       {{1, 6, 5, 1}, {1, 1, 1, 1}, false},
       {{1, 6, 5, 3}, {1, 1, 1, 3}, false},
       {{1, 6, 5, 8}, {1, 1, 1, 8}, true},
@@ -136,14 +135,18 @@ std::vector<BinaryCase> binary_cases() {
   for (OpType op : {OpType::kAdd, OpType::kSub, OpType::kMul}) {
     for (DType t : {DType::kUInt8, DType::kInt8}) {
       const std::vector<QuantSet> sets = quant_sets(op, t);
-      for (const Shapes& s : shapes) cases.push_back({op, t, s.a, s.b, sets[0], Activation::kNone, s.constant_b});
+      for (const Shapes& s : shapes) {
+        cases.push_back({op, t, s.a, s.b, sets[0], Activation::kNone, s.constant_b});
+      }
       // Every quantization with a broadcast, then every activation.
       for (size_t i = 1; i < sets.size(); ++i) {
         cases.push_back({op, t, {1, 3, 5, 8}, {1, 1, 1, 8}, sets[i]});
       }
       for (size_t i = 1; i < acts.size(); ++i) {
-        cases.push_back({op, t, {1, 3, 5, 8}, {1, 3, 5, 8}, sets[0], acts[i]});
-        cases.push_back({op, t, {1, 3, 5, 8}, {1, 1, 1, 8}, sets[2], acts[i]});
+        const bool odd = i % 2 == 1;
+        const std::vector<int32_t> b_shape = odd ? std::vector<int32_t>{1, 3, 5, 8}
+                                                 : std::vector<int32_t>{1, 1, 1, 8};
+        cases.push_back({op, t, {1, 3, 5, 8}, b_shape, sets[odd ? 0 : 2], acts[i]});
       }
     }
   }
@@ -152,12 +155,13 @@ std::vector<BinaryCase> binary_cases() {
                    {"hardsigmoid", {0.0144297f, 0}, {0.0117647f, 0}, {0.0235285f, 0}},
                    Activation::kRelu6, true});
   for (DType t : {DType::kUInt8, DType::kInt8}) {
-    cases.push_back({OpType::kSub, t, {2, 1, 3, 1, 4}, {1, 3, 1, 2, 4}, quant_sets(OpType::kSub, t)[0]});
+    cases.push_back(
+        {OpType::kSub, t, {2, 1, 3, 1, 4}, {1, 3, 1, 2, 4}, quant_sets(OpType::kSub, t)[0]});
   }
   return cases;
 }
 
-INSTANTIATE_TEST_SUITE_P(Sweep, Binary, ::testing::ValuesIn(binary_cases()),
+INSTANTIATE_TEST_SUITE_P(Sweep, Elementwise, ::testing::ValuesIn(binary_cases()),
                          [](const ::testing::TestParamInfo<BinaryCase>& info) {
                            return binary_name(info.param);
                          });
@@ -170,9 +174,9 @@ struct AllPairsCase {
   QuantSet quant;
 };
 
-class BinaryAllPairs : public ::testing::TestWithParam<AllPairsCase> {};
+class ElementwiseAllPairs : public ::testing::TestWithParam<AllPairsCase> {};
 
-TEST_P(BinaryAllPairs, MatchesTflite) {
+TEST_P(ElementwiseAllPairs, MatchesTflite) {
   const AllPairsCase& c = GetParam();
   GraphBuilder b(9);
   std::vector<uint8_t> all(256);
@@ -196,9 +200,10 @@ std::vector<AllPairsCase> all_pairs_cases() {
     const bool u8 = t == DType::kUInt8;
     // Scales whose MUL multiplier differs when s1 * s2 / so is taken in double
     // rather than float: about 1 element in 2000 would be off by one.
-    cases.push_back({OpType::kMul, t,
-                     {"floatmultiplier", {0.118048869f, u8 ? 100 : 0}, {0.0858690515f, u8 ? 100 : 0},
-                      {0.0143347895f, u8 ? 100 : 0}}});
+    const int32_t zp = u8 ? 100 : 0;
+    const QuantSet float_multiplier{
+        "floatmultiplier", {0.118048869f, zp}, {0.0858690515f, zp}, {0.0143347895f, zp}};
+    cases.push_back({OpType::kMul, t, float_multiplier});
     // Scales where subtracting the rescaled second input and adding it with a
     // negated multiplier differ (at (121, -129) from the zero points).
     cases.push_back({OpType::kSub, t,
@@ -208,7 +213,7 @@ std::vector<AllPairsCase> all_pairs_cases() {
   return cases;
 }
 
-INSTANTIATE_TEST_SUITE_P(Sweep, BinaryAllPairs, ::testing::ValuesIn(all_pairs_cases()),
+INSTANTIATE_TEST_SUITE_P(Sweep, ElementwiseAllPairs, ::testing::ValuesIn(all_pairs_cases()),
                          [](const ::testing::TestParamInfo<AllPairsCase>& info) {
                            const AllPairsCase& c = info.param;
                            return std::string(ir::op_name(c.op)) + "_" +
@@ -217,12 +222,12 @@ INSTANTIATE_TEST_SUITE_P(Sweep, BinaryAllPairs, ::testing::ValuesIn(all_pairs_ca
 
 // What is refused, with the reason the backend gives.
 std::string refusal(OpType op, DType t, std::vector<int32_t> a, std::vector<int32_t> b_shape,
-                    Quant out = {0.1f, 0}) {
+                    Quant out = {0.1f, 0}, Activation act = Activation::kNone) {
   GraphBuilder b;
   int x = b.input(t, a, 0.1f, 0);
   int y = b.input(t, b_shape, 0.1f, 0);
   int o = b.tensor(t, broadcast_shape(a, b_shape), out.scale, out.zero_point);
-  b.op(op, {x, y}, {o}, ir::ElementwiseParams{});
+  b.op(op, {x, y}, {o}, ir::ElementwiseParams{act});
   std::string error;
   auto backend = create_backend("reference", &error);
   Support s = backend->supports(b.graph(), b.graph().ops[0]);
@@ -244,6 +249,9 @@ TEST(ElementwiseCheck, RefusesWhatTfliteCannotRunOrWeDoNotImplement) {
             "output scale below 2^-19 of the input scales");
   EXPECT_EQ(refusal(OpType::kMul, DType::kInt8, {4}, {4}, {1e-9f, 0}),
             "MUL rescale factor of 2^15 or more");
+  // TFLite refuses a relu6 bound that does not fit int32 (6 / 1e-9 here).
+  EXPECT_EQ(refusal(OpType::kAdd, DType::kUInt8, {4}, {4}, {1e-9f, 0}, Activation::kRelu6),
+            "activation bound beyond int32");
 }
 
 }  // namespace

@@ -122,8 +122,10 @@ std::string refusal(DType in_type, DType out_type, float out_scale, int32_t out_
 }
 
 TEST(SoftmaxCheck, RefusesOutputsTfliteRejectsAndOtherTypes) {
-  EXPECT_EQ(refusal(DType::kInt8, DType::kInt8, 1.0f / 256, -127), "int8 output zero point must be -128");
-  EXPECT_EQ(refusal(DType::kInt8, DType::kInt8, 1.0f / 255, -128), "int8 output scale must be 1/256");
+  EXPECT_EQ(refusal(DType::kInt8, DType::kInt8, 1.0f / 256, -127),
+            "int8 output zero point must be -128");
+  EXPECT_EQ(refusal(DType::kInt8, DType::kInt8, 1.0f / 255, -128),
+            "int8 output scale must be 1/256");
   EXPECT_EQ(refusal(DType::kInt8, DType::kInt16, 1.0f / 32768, 0), "int16 output not supported");
   EXPECT_EQ(refusal(DType::kInt16, DType::kInt16, 1.0f / 32768, 0), "int16 not supported");
   EXPECT_EQ(refusal(DType::kUInt8, DType::kUInt8, 0.02f, 200), "supported");
