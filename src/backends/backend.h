@@ -12,6 +12,7 @@
 #include <string_view>
 #include <vector>
 
+#include "backends/reference/numerics.h"
 #include "common/status.h"
 #include "ir/graph.h"
 
@@ -68,8 +69,16 @@ class Backend {
 // Backends known to this build, in "auto" preference order (hardware first).
 std::vector<std::string_view> backend_names();
 
+// Choices made when a backend is created; a backend ignores what does not
+// concern it.
+struct BackendConfig {
+  // Whose rounding the host-CPU reference kernels reproduce.
+  reference::Numerics numerics = reference::Numerics::kTflite29;
+};
+
 // Creates a backend by name ("auto" picks the first one whose device is
 // present). On failure returns null and sets *error to a one-line reason.
-std::unique_ptr<Backend> create_backend(std::string_view name, std::string* error);
+std::unique_ptr<Backend> create_backend(std::string_view name, std::string* error,
+                                        const BackendConfig& config = {});
 
 }  // namespace nonstick

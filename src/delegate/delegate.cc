@@ -11,6 +11,7 @@
 #include <cstring>
 #include <set>
 
+#include "delegate/cpu_profile.h"
 #include "delegate/translate.h"
 
 namespace nonstick {
@@ -85,6 +86,10 @@ struct Delegate::State {
   TfLiteDelegate tfl{};
   DelegateReport report;
   std::vector<std::unique_ptr<Partition>> pending;
+  // Set when the delegate made its own reference backend: its numerics then
+  // follow the cpu_profile option, settled again at each Prepare.
+  bool settles_numerics = false;
+  reference::Numerics numerics = reference::Numerics::kTflite29;
 
   NodePlacement* placement(int node) {
     for (NodePlacement& p : report.nodes) {
@@ -149,6 +154,24 @@ struct Delegate::State {
     report.stats.bytes_read += st.bytes_read;
     report.stats.bytes_written += st.bytes_written;
     return part;
+  }
+
+  // For cpu_profile=auto the TFLite build calling Prepare is the host whose
+  // rounding counts: the reference backend is remade if it assumed another.
+  void settle_numerics(TfLiteContext* ctx) {
+    const CpuProfileChoice choice =
+        choose_cpu_profile(options.cpu_profile, reinterpret_cast<const void*>(ctx->GetExecutionPlan));
+    if (choice.numerics != numerics) {
+      std::string error;
+      if (auto remade = create_backend("reference", &error, {choice.numerics})) {
+        backend = std::move(remade);
+        numerics = choice.numerics;
+        report.device_description = std::string(backend->description());
+      }
+    }
+    log_line(options, LogLevel::kInfo,
+             std::string("reference kernels use ") + reference::numerics_name(numerics) + " numerics (" +
+                 choice.why + ")");
   }
 
   TfLiteStatus prepare(TfLiteContext* ctx);
@@ -231,6 +254,7 @@ TfLiteStatus Delegate::State::prepare(TfLiteContext* ctx) {
   report.stats = {};
   pending.clear();
 
+  if (settles_numerics) settle_numerics(ctx);
   TfLiteIntArray* exec = nullptr;
   if (ctx->GetExecutionPlan(ctx, &exec) != kTfLiteOk) return kTfLiteError;
   const std::vector<int> plan = to_vector(exec);
@@ -382,11 +406,15 @@ Delegate::~Delegate() = default;
 std::unique_ptr<Delegate> Delegate::create(const DelegateOptions& options, std::string* error) {
   auto state = std::make_unique<State>();
   state->options = options;
-  state->backend = create_backend(options.device, &state->backend_error);
+  // A first guess from the libraries in the process; Prepare settles it.
+  const CpuProfileChoice profile = choose_cpu_profile(options.cpu_profile, nullptr);
+  state->backend = create_backend(options.device, &state->backend_error, {profile.numerics});
   if (!state->backend) {
     if (error) *error = state->backend_error;
     return nullptr;
   }
+  state->settles_numerics = state->backend->name() == "reference";
+  state->numerics = profile.numerics;
   state->report.device = std::string(state->backend->name());
   state->report.device_description = std::string(state->backend->description());
   state->tfl.data_ = state.get();

@@ -3,6 +3,8 @@
 #include <cstdlib>
 #include <sstream>
 
+#include "delegate/host_runtime.h"
+
 namespace nonstick {
 namespace {
 
@@ -24,6 +26,9 @@ constexpr Key kKeys[] = {
      "partitions with fewer ops stay on the CPU (default 1)"},
     {"disable_ops", "NONSTICK_DISABLE_OPS",
      "comma-separated TFLite op names kept on the CPU, e.g. SOFTMAX,MEAN"},
+    {"cpu_profile", "NONSTICK_CPU_PROFILE",
+     "auto | tflite-2.9 | tflite-runtime-2.14 | litert: whose integer rounding the reference "
+     "backend reproduces. auto: the TFLite build hosting the delegate (tflite-2.9 if unrecognised)"},
     {"inject_failure", "NONSTICK_INJECT_FAILURE",
      "testing aid: none | compile (partitions fail to compile, nodes stay on the CPU) | invoke "
      "(delegated invokes fail)"},
@@ -72,6 +77,13 @@ bool apply(const std::string& key, const std::string& value, DelegateOptions* o,
     while (std::getline(ss, item, ',')) {
       if (!item.empty()) o->disabled_ops.push_back(item);
     }
+  } else if (key == "cpu_profile") {
+    HostRuntime runtime;
+    if (value != "auto" && !parse_host_runtime(value, &runtime)) {
+      *error = "option cpu_profile: '" + value + "' is not auto|tflite-2.9|tflite-runtime-2.14|litert";
+      return false;
+    }
+    o->cpu_profile = value;
   } else if (key == "inject_failure") {
     if (value != "none" && value != "compile" && value != "invoke") {
       *error = "option inject_failure: '" + value + "' is not none|compile|invoke";
@@ -80,7 +92,8 @@ bool apply(const std::string& key, const std::string& value, DelegateOptions* o,
     o->inject_failure = value;
   } else {
     *error = "unknown option '" + key +
-             "' (known: device, log_level, max_partitions, min_partition_ops, disable_ops, inject_failure)";
+             "' (known: device, log_level, max_partitions, min_partition_ops, disable_ops, cpu_profile, "
+             "inject_failure)";
     return false;
   }
   return true;

@@ -7,7 +7,10 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdlib>
 #include <cstring>
+#include <fstream>
+#include <map>
 #include <sstream>
 
 #include "delegate/delegate.h"
@@ -177,10 +180,32 @@ std::string ops_written(const ir::Graph& g) {
   return s;
 }
 
+// With NONSTICK_DUMP_MODELS=<dir>, every model is also saved as
+// <dir>/<test name>.tflite ('/' in parameterised names becomes '_'; a test's
+// second model gets "-2", and so on), so that other TFLite runtimes can be
+// compared on exactly the same graphs (tests/python/test_op_sweeps.py).
+void dump_model(const std::vector<uint8_t>& model) {
+  const char* dir = std::getenv("NONSTICK_DUMP_MODELS");
+  const ::testing::TestInfo* test = ::testing::UnitTest::GetInstance()->current_test_info();
+  if (!dir || !*dir || !test) return;
+  std::string name = std::string(test->test_suite_name()) + "." + test->name();
+  std::replace(name.begin(), name.end(), '/', '_');
+  static std::map<std::string, int> models_per_test;
+  if (const int n = ++models_per_test[name]; n > 1) name += "-" + std::to_string(n);
+  const std::string path = std::string(dir) + "/" + name + ".tflite";
+  std::ofstream file(path, std::ios::binary);
+  file.write(reinterpret_cast<const char*>(model.data()), static_cast<std::streamsize>(model.size()));
+  if (!file) ADD_FAILURE() << "NONSTICK_DUMP_MODELS: cannot write " << path;
+}
+
 std::vector<uint8_t> model_or_fail(const ir::Graph& graph) {
   std::string error;
   std::vector<uint8_t> model = write_tflite_model(graph, &error);
-  if (model.empty()) ADD_FAILURE() << "cannot write the TFLite model: " << error;
+  if (model.empty()) {
+    ADD_FAILURE() << "cannot write the TFLite model: " << error;
+  } else {
+    dump_model(model);
+  }
   return model;
 }
 

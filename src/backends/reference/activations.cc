@@ -105,7 +105,7 @@ Support logistic_check(const ir::Graph& g, const ir::Operation& op) {
   return Support::yes();
 }
 
-std::unique_ptr<Kernel> logistic_create(const ir::Graph& g, const ir::Operation& op) {
+std::unique_ptr<Kernel> logistic_create(const ir::Graph& g, const ir::Operation& op, Numerics) {
   Unary u;
   check_unary(g, op, &u);
   const float in_scale = u.in->quant.scale();
@@ -203,7 +203,7 @@ Support hard_swish_check(const ir::Graph& g, const ir::Operation& op) {
   return hard_swish_params(u, &p);
 }
 
-std::unique_ptr<Kernel> hard_swish_create(const ir::Graph& g, const ir::Operation& op) {
+std::unique_ptr<Kernel> hard_swish_create(const ir::Graph& g, const ir::Operation& op, Numerics) {
   Unary u;
   check_unary(g, op, &u);
   HardSwishParams p;
@@ -247,11 +247,11 @@ std::unique_ptr<Kernel> relu_create_with(const ir::Graph& g, const ir::Operation
   });
 }
 
-std::unique_ptr<Kernel> relu_create(const ir::Graph& g, const ir::Operation& op) {
+std::unique_ptr<Kernel> relu_create(const ir::Graph& g, const ir::Operation& op, Numerics) {
   return relu_create_with(g, op, ir::Activation::kRelu);
 }
 
-std::unique_ptr<Kernel> relu6_create(const ir::Graph& g, const ir::Operation& op) {
+std::unique_ptr<Kernel> relu6_create(const ir::Graph& g, const ir::Operation& op, Numerics) {
   return relu_create_with(g, op, ir::Activation::kRelu6);
 }
 

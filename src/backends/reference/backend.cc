@@ -4,6 +4,7 @@
 #include "backends/reference/backend.h"
 
 #include <cstring>
+#include <string>
 
 #include "backends/reference/kernel.h"
 
@@ -65,10 +66,13 @@ class ReferenceProgram final : public Program {
 
 class ReferenceBackend final : public Backend {
  public:
+  explicit ReferenceBackend(Numerics numerics)
+      : numerics_(numerics),
+        description_(std::string("host CPU, nonstick reference kernels, ") + numerics_name(numerics) +
+                     " numerics (no accelerator)") {}
+
   std::string_view name() const override { return "reference"; }
-  std::string_view description() const override {
-    return "host CPU, nonstick reference kernels (no accelerator)";
-  }
+  std::string_view description() const override { return description_; }
 
   Support supports(const ir::Graph& graph, const ir::Operation& op) const override {
     const KernelFactory* factory = find_kernel(op.type);
@@ -83,16 +87,22 @@ class ReferenceBackend final : public Backend {
       if (!s.supported) {
         return Status::error(std::string(ir::op_name(op.type)) + ": " + s.reason);
       }
-      kernels.push_back(find_kernel(op.type)->create(graph, op));
+      kernels.push_back(find_kernel(op.type)->create(graph, op, numerics_));
     }
     *program = std::make_unique<ReferenceProgram>(graph, std::move(kernels));
     return {};
   }
+
+ private:
+  Numerics numerics_;
+  std::string description_;
 };
 
 }  // namespace
 
-std::unique_ptr<Backend> create_reference_backend() { return std::make_unique<ReferenceBackend>(); }
+std::unique_ptr<Backend> create_reference_backend(Numerics numerics) {
+  return std::make_unique<ReferenceBackend>(numerics);
+}
 
 const KernelFactory* find_kernel(ir::OpType type) {
   using ir::OpType;

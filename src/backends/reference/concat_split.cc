@@ -117,7 +117,7 @@ class ConcatKernel final : public Kernel {
   std::vector<Part> parts_;
 };
 
-std::unique_ptr<Kernel> create_concat(const ir::Graph& g, const ir::Operation& op) {
+std::unique_ptr<Kernel> create_concat(const ir::Graph& g, const ir::Operation& op, Numerics) {
   const int axis = op.get<ir::ConcatParams>().axis;
   const ir::Tensor& out = g.output(op, 0);
   const size_t elem = ir::dtype_size(out.dtype);
@@ -191,7 +191,7 @@ class SplitKernel final : public Kernel {
   size_t block_bytes_;
 };
 
-std::unique_ptr<Kernel> create_split(const ir::Graph& g, const ir::Operation& op) {
+std::unique_ptr<Kernel> create_split(const ir::Graph& g, const ir::Operation& op, Numerics) {
   const auto& p = op.get<ir::SplitParams>();
   const ir::Tensor& in = *g.input(op, 0);
   const int64_t block = in.dim(p.axis) / p.num_splits * inner_size(in.shape, p.axis);

@@ -8,6 +8,8 @@
 // shift rounds ties upward, then the output zero point and the activation
 // clamp. uint8 multipliers come from float(input_scale * filter_scale),
 // int8 ones from the double product (TFLite's kernel_util does both).
+// tflite-runtime 2.14's uint8 path rounds that final shift half away from
+// zero instead (TFLite's own double rounding); its int8 path matches 2.9.
 #include <variant>
 
 #include "backends/reference/conv_util.h"
@@ -56,8 +58,8 @@ Support check_conv(const ir::Graph& g, const ir::Operation& op) {
 template <typename T>
 class ConvKernel final : public Kernel {
  public:
-  ConvKernel(const ir::Operation& op, const WeightedOperands& o)
-      : input_(op.inputs[0]), output_(op.outputs[0]),
+  ConvKernel(const ir::Operation& op, const WeightedOperands& o, TieRounding ties)
+      : input_(op.inputs[0]), output_(op.outputs[0]), ties_(ties),
         window_(conv_window(*o.input, *o.filter, op.get<ir::ConvParams>())),
         input_offset_(-o.input->quant.zero_point()), output_zero_point_(o.output->quant.zero_point()),
         range_(activation_range(op.get<ir::ConvParams>().activation, o.output->dtype, o.output->quant.scale(),
@@ -101,8 +103,7 @@ class ConvKernel final : public Kernel {
               }
             }
             acc += bias_[static_cast<size_t>(oc)];
-            acc = multiply_by_quantized_multiplier_gemm(acc, multipliers_[static_cast<size_t>(oc)]) +
-                  output_zero_point_;
+            acc = requantize_accumulator(acc, multipliers_[static_cast<size_t>(oc)], ties_) + output_zero_point_;
             *out++ = clamp_to<T>(acc, range_.min, range_.max);
           }
         }
@@ -112,6 +113,7 @@ class ConvKernel final : public Kernel {
 
  private:
   int input_, output_;
+  TieRounding ties_;
   Window window_;
   int32_t input_offset_, output_zero_point_;
   ActivationRange range_;
@@ -120,11 +122,16 @@ class ConvKernel final : public Kernel {
   std::vector<QuantizedMultiplier> multipliers_;
 };
 
-std::unique_ptr<Kernel> create_conv(const ir::Graph& g, const ir::Operation& op) {
+std::unique_ptr<Kernel> create_conv(const ir::Graph& g, const ir::Operation& op, Numerics numerics) {
   WeightedOperands o;
   operands(g, op, &o);
-  if (o.input->dtype == DType::kUInt8) return std::make_unique<ConvKernel<uint8_t>>(op, o);
-  return std::make_unique<ConvKernel<int8_t>>(op, o);
+  if (o.input->dtype == DType::kUInt8) {
+    // tflite-runtime 2.14's uint8 path does not end in ruy's output stage.
+    const TieRounding ties =
+        numerics == Numerics::kTfliteRuntime214 ? TieRounding::kAwayFromZero : TieRounding::kUp;
+    return std::make_unique<ConvKernel<uint8_t>>(op, o, ties);
+  }
+  return std::make_unique<ConvKernel<int8_t>>(op, o, TieRounding::kUp);
 }
 
 }  // namespace

@@ -190,6 +190,17 @@ inline int32_t multiply_by_quantized_multiplier_gemm(int32_t x, QuantizedMultipl
   return static_cast<int32_t>((static_cast<int64_t>(high) + (int64_t{1} << (right_shift - 1))) >> right_shift);
 }
 
+// How the final shift of a weighted op's requantization rounds ties: half up
+// (ruy's output stage above), or half away from zero (TFLite's own helper in
+// fixed_point.h). Which one a runtime uses depends on the op and dtype:
+// docs/reference-backend.md has the table.
+enum class TieRounding { kUp, kAwayFromZero };
+
+inline int32_t requantize_accumulator(int32_t acc, QuantizedMultiplier q, TieRounding ties) {
+  return ties == TieRounding::kUp ? multiply_by_quantized_multiplier_gemm(acc, q)
+                                  : multiply_by_quantized_multiplier(acc, q);
+}
+
 // The bias values, or zeros when the op has none.
 inline std::vector<int32_t> bias_values(const ir::Tensor* bias, int channels) {
   if (!bias) return std::vector<int32_t>(static_cast<size_t>(channels), 0);

@@ -5,7 +5,8 @@
 // Filters are [1, H, W, C * M]; output channel c * M + m reads input channel
 // c. Unlike CONV_2D this is not a GEMM in TFLite 2.9: its own kernels
 // requantize with round-half-away-from-zero double rounding (the helper in
-// fixed_point.h). uint8 multipliers come from float(input_scale *
+// fixed_point.h); ai-edge-litert's int8 kernel rounds that final shift half
+// up instead. uint8 multipliers come from float(input_scale *
 // filter_scale), int8 ones from the double product.
 #include <variant>
 
@@ -58,8 +59,8 @@ Support check_depthwise(const ir::Graph& g, const ir::Operation& op) {
 template <typename T>
 class DepthwiseKernel final : public Kernel {
  public:
-  DepthwiseKernel(const ir::Operation& op, const WeightedOperands& o)
-      : input_(op.inputs[0]), output_(op.outputs[0]),
+  DepthwiseKernel(const ir::Operation& op, const WeightedOperands& o, TieRounding ties)
+      : input_(op.inputs[0]), output_(op.outputs[0]), ties_(ties),
         window_(depthwise_window(*o.input, *o.filter, op.get<ir::ConvParams>())),
         multiplier_(op.get<ir::ConvParams>().depth_multiplier),
         input_offset_(-o.input->quant.zero_point()), output_zero_point_(o.output->quant.zero_point()),
@@ -103,7 +104,7 @@ class DepthwiseKernel final : public Kernel {
               }
             }
             const auto u = static_cast<size_t>(oc);
-            acc = multiply_by_quantized_multiplier(acc + bias_[u], multipliers_[u]) + output_zero_point_;
+            acc = requantize_accumulator(acc + bias_[u], multipliers_[u], ties_) + output_zero_point_;
             *out++ = clamp_to<T>(acc, range_.min, range_.max);
           }
         }
@@ -113,6 +114,7 @@ class DepthwiseKernel final : public Kernel {
 
  private:
   int input_, output_;
+  TieRounding ties_;
   Window window_;
   int multiplier_;
   int32_t input_offset_, output_zero_point_;
@@ -122,11 +124,15 @@ class DepthwiseKernel final : public Kernel {
   std::vector<QuantizedMultiplier> multipliers_;
 };
 
-std::unique_ptr<Kernel> create_depthwise(const ir::Graph& g, const ir::Operation& op) {
+std::unique_ptr<Kernel> create_depthwise(const ir::Graph& g, const ir::Operation& op, Numerics numerics) {
   WeightedOperands o;
   operands(g, op, &o);
-  if (o.input->dtype == DType::kUInt8) return std::make_unique<DepthwiseKernel<uint8_t>>(op, o);
-  return std::make_unique<DepthwiseKernel<int8_t>>(op, o);
+  if (o.input->dtype == DType::kUInt8) {
+    return std::make_unique<DepthwiseKernel<uint8_t>>(op, o, TieRounding::kAwayFromZero);
+  }
+  // ai-edge-litert's int8 depthwise kernel rounds its final shift half up.
+  const TieRounding ties = numerics == Numerics::kLiteRt ? TieRounding::kUp : TieRounding::kAwayFromZero;
+  return std::make_unique<DepthwiseKernel<int8_t>>(op, o, ties);
 }
 
 }  // namespace

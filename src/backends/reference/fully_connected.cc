@@ -3,6 +3,7 @@
 // The input is read as [batches, depth] whatever its rank. TFLite 2.9 runs a
 // ruy GEMM on x86, so requantization rounds ties upward like CONV_2D; its
 // multiplier comes from float(input_scale * filter_scale) for both dtypes.
+// As for CONV_2D, tflite-runtime 2.14's uint8 path rounds ties away from zero.
 // 2.9 ignores per-channel filter scales (it would silently use the first),
 // so per-channel weights are refused rather than imitated.
 #include <variant>
@@ -47,8 +48,8 @@ Support check_fully_connected(const ir::Graph& g, const ir::Operation& op) {
 template <typename T>
 class FullyConnectedKernel final : public Kernel {
  public:
-  FullyConnectedKernel(const ir::Operation& op, const WeightedOperands& o)
-      : input_(op.inputs[0]), output_(op.outputs[0]), units_(o.filter->dim(0)), depth_(o.filter->dim(1)),
+  FullyConnectedKernel(const ir::Operation& op, const WeightedOperands& o, TieRounding ties)
+      : input_(op.inputs[0]), output_(op.outputs[0]), ties_(ties), units_(o.filter->dim(0)), depth_(o.filter->dim(1)),
         batches_(static_cast<int>(o.input->num_elements() / depth_)),
         input_offset_(-o.input->quant.zero_point()), output_zero_point_(o.output->quant.zero_point()),
         range_(activation_range(op.get<ir::FullyConnectedParams>().activation, o.output->dtype,
@@ -70,7 +71,7 @@ class FullyConnectedKernel final : public Kernel {
         const int16_t* f = filter_.data() + static_cast<size_t>(u) * depth_;
         int32_t acc = 0;
         for (int d = 0; d < depth_; ++d) acc += (static_cast<int32_t>(row[d]) + input_offset_) * f[d];
-        acc = multiply_by_quantized_multiplier_gemm(acc + bias_[static_cast<size_t>(u)], multiplier_);
+        acc = requantize_accumulator(acc + bias_[static_cast<size_t>(u)], multiplier_, ties_);
         *out++ = clamp_to<T>(acc + output_zero_point_, range_.min, range_.max);
       }
     }
@@ -78,6 +79,7 @@ class FullyConnectedKernel final : public Kernel {
 
  private:
   int input_, output_;
+  TieRounding ties_;
   int units_, depth_, batches_;
   int32_t input_offset_, output_zero_point_;
   ActivationRange range_;
@@ -86,11 +88,17 @@ class FullyConnectedKernel final : public Kernel {
   QuantizedMultiplier multiplier_;
 };
 
-std::unique_ptr<Kernel> create_fully_connected(const ir::Graph& g, const ir::Operation& op) {
+std::unique_ptr<Kernel> create_fully_connected(const ir::Graph& g, const ir::Operation& op,
+                                               Numerics numerics) {
   WeightedOperands o;
   operands(g, op, &o);
-  if (o.input->dtype == DType::kUInt8) return std::make_unique<FullyConnectedKernel<uint8_t>>(op, o);
-  return std::make_unique<FullyConnectedKernel<int8_t>>(op, o);
+  if (o.input->dtype == DType::kUInt8) {
+    // As for CONV_2D: tflite-runtime 2.14's uint8 path rounds ties away from zero.
+    const TieRounding ties =
+        numerics == Numerics::kTfliteRuntime214 ? TieRounding::kAwayFromZero : TieRounding::kUp;
+    return std::make_unique<FullyConnectedKernel<uint8_t>>(op, o, ties);
+  }
+  return std::make_unique<FullyConnectedKernel<int8_t>>(op, o, TieRounding::kUp);
 }
 
 }  // namespace

@@ -1,6 +1,7 @@
 // Reference kernels: integer implementations of every IR op, bit-exact with
-// TensorFlow Lite's builtin CPU kernels (see docs/reference-backend.md for
-// which runtime's rounding each one follows). One file per op family.
+// TensorFlow Lite's builtin CPU kernels of the runtime named by the numerics
+// profile (numerics.h; docs/reference-backend.md has the per-runtime
+// differences). One file per op family.
 //
 // Each op has a check (what parameter space is implemented exactly) and a
 // factory that precomputes multipliers and tables once; the kernel's run()
@@ -13,6 +14,7 @@
 #include <vector>
 
 #include "backends/backend.h"
+#include "backends/reference/numerics.h"
 #include "ir/graph.h"
 
 namespace nonstick::reference {
@@ -36,8 +38,9 @@ class Kernel {
 
 struct KernelFactory {
   Support (*check)(const ir::Graph& graph, const ir::Operation& op);
-  // Only called after check() accepted the op.
-  std::unique_ptr<Kernel> (*create)(const ir::Graph& graph, const ir::Operation& op);
+  // Only called after check() accepted the op. `numerics` selects the host
+  // runtime's rounding where runtimes differ; most kernels ignore it.
+  std::unique_ptr<Kernel> (*create)(const ir::Graph& graph, const ir::Operation& op, Numerics numerics);
 };
 
 // The factory for an op type, or null if the reference backend lacks it.

@@ -11,6 +11,15 @@
 //     truncating toward zero.
 //  3. otherwise: float arithmetic, mean * (input_scale / output_scale) minus
 //     the scaled input zero point, rounded half away from zero.
+// Later builds (tflite-runtime 2.14, ai-edge-litert) register the optimized
+// kernel on x86 too, and their integer paths are different:
+//  1. the spatial case uses the folded-bias rescale for int8 as well; litert's
+//     int8 kernel rounds ties up in whole 16-channel blocks (its vector loop)
+//     and away from zero in the remaining channels;
+//  2./3. everything else is one integer rescale of the centred sum, by the
+//     input_scale / output_scale multiplier (double) with 1/count folded into
+//     its mantissa: shifted left by floor(log2(count)) (capped at 32 and by
+//     the multiplier's exponent + 31), divided by the count, truncating.
 // TFLite chooses path 1 from the axis operand as written in the model ({1, 2}
 // or {2, 1}); the IR holds normalised, deduplicated axes, so a model writing
 // {-3, -2} or {1, 2, 2} takes path 1 here but path 2 or 3 in TFLite.
@@ -26,17 +35,26 @@ namespace {
 
 using ir::DType;
 
-enum class MeanPath { kSpatialUInt8, kSpatialInt8, kSameQuantization, kRescale };
+enum class MeanPath { kSpatialFolded, kSpatialInt8, kSameQuantization, kRescale, kIntegerRescale };
 
-MeanPath mean_path(const ir::Tensor& in, const ir::Tensor& out, const ir::MeanParams& p) {
-  if (p.keep_dims && in.rank() == 4 && p.axes == std::vector<int>{1, 2}) {
-    return in.dtype == DType::kUInt8 ? MeanPath::kSpatialUInt8 : MeanPath::kSpatialInt8;
+bool is_spatial(const ir::Tensor& in, const ir::MeanParams& p) {
+  return p.keep_dims && in.rank() == 4 && p.axes == std::vector<int>{1, 2};
+}
+
+MeanPath mean_path(const ir::Tensor& in, const ir::Tensor& out, const ir::MeanParams& p, Numerics numerics) {
+  const bool tflite29 = numerics == Numerics::kTflite29;
+  if (is_spatial(in, p)) {
+    return tflite29 && in.dtype == DType::kInt8 ? MeanPath::kSpatialInt8 : MeanPath::kSpatialFolded;
   }
+  if (!tflite29) return MeanPath::kIntegerRescale;
   if (in.quant.zero_point() == out.quant.zero_point() && in.quant.scale() == out.quant.scale()) {
     return MeanPath::kSameQuantization;
   }
   return MeanPath::kRescale;
 }
+
+// Lanes of litert's int8 spatial-mean vector loop, whose rounding differs.
+constexpr int kLiteRtMeanLanes = 16;
 
 // The output shape MEAN produces for these axes.
 std::vector<int32_t> reduced_shape(const ir::Tensor& in, const ir::MeanParams& p) {
@@ -76,11 +94,18 @@ Support check_mean(const ir::Graph& g, const ir::Operation& op) {
 template <typename T>
 class MeanKernel final : public Kernel {
  public:
-  MeanKernel(const ir::Graph& g, const ir::Operation& op) : input_(op.inputs[0]), output_(op.outputs[0]) {
+  MeanKernel(const ir::Graph& g, const ir::Operation& op, Numerics numerics)
+      : input_(op.inputs[0]), output_(op.outputs[0]) {
     const ir::Tensor& in = *g.input(op, 0);
     const ir::Tensor& out = g.output(op, 0);
     const auto& p = op.get<ir::MeanParams>();
-    path_ = mean_path(in, out, p);
+    path_ = mean_path(in, out, p, numerics);
+    if (is_spatial(in, p)) {
+      channels_ = in.dim(3);
+      if (numerics == Numerics::kLiteRt && in.dtype == DType::kInt8) {
+        ties_up_channels_ = channels_ / kLiteRtMeanLanes * kLiteRtMeanLanes;
+      }
+    }
     index_elements(in, p);
     count_ = static_cast<int32_t>(offsets_.size());
     input_zero_point_ = in.quant.zero_point();
@@ -88,7 +113,7 @@ class MeanKernel final : public Kernel {
     const float in_scale = in.quant.scale();
     const float out_scale = out.quant.scale();
     switch (path_) {
-      case MeanPath::kSpatialUInt8: {
+      case MeanPath::kSpatialFolded: {
         // Float throughout, as TFLite computes it: count and scales multiplied
         // in float, the zero-point term rounded half away from zero.
         const float count = static_cast<float>(count_);
@@ -107,26 +132,40 @@ class MeanKernel final : public Kernel {
         scale_ = in_scale / out_scale;
         float_bias_ = static_cast<float>(-input_zero_point_) * scale_;
         break;
+      case MeanPath::kIntegerRescale: {
+        multiplier_ = quantize_multiplier(static_cast<double>(in_scale) / static_cast<double>(out_scale));
+        int shift = 0;
+        while (shift < 32 && (int64_t{2} << shift) <= count_) ++shift;  // floor(log2(count)), at most 32
+        shift = std::min(shift, 31 + multiplier_.shift);
+        multiplier_.multiplier =
+            static_cast<int32_t>((static_cast<int64_t>(multiplier_.multiplier) << shift) / count_);
+        multiplier_.shift -= shift;
+        break;
+      }
     }
   }
 
   void run(const TensorMemory& memory) const override {
     const T* in = memory.get<T>(input_);
     T* out = memory.get<T>(output_);
-    for (size_t base : bases_) {
+    for (size_t i = 0; i < bases_.size(); ++i) {
       int32_t sum = 0;
-      for (size_t offset : offsets_) sum += in[base + offset];
-      *out++ = finish(sum);
+      for (size_t offset : offsets_) sum += in[bases_[i] + offset];
+      *out++ = finish(sum, static_cast<int>(i % static_cast<size_t>(channels_)));
     }
   }
 
  private:
-  T finish(int32_t sum) const {
+  T finish(int32_t sum, int channel) const {
     constexpr int32_t lo = std::is_same_v<T, uint8_t> ? 0 : -128;
     constexpr int32_t hi = std::is_same_v<T, uint8_t> ? 255 : 127;
     switch (path_) {
-      case MeanPath::kSpatialUInt8:
-        return clamp_to<T>(multiply_by_quantized_multiplier(sum, multiplier_) + bias_, lo, hi);
+      case MeanPath::kSpatialFolded: {
+        const int32_t scaled = channel < ties_up_channels_
+                                   ? multiply_by_quantized_multiplier_gemm(sum, multiplier_)
+                                   : multiply_by_quantized_multiplier(sum, multiplier_);
+        return clamp_to<T>(scaled + bias_, lo, hi);
+      }
       case MeanPath::kSpatialInt8: {
         int32_t acc = multiply_by_quantized_multiplier(sum - count_ * input_zero_point_, multiplier_);
         acc = acc > 0 ? (acc + count_ / 2) / count_ : (acc - count_ / 2) / count_;
@@ -140,6 +179,10 @@ class MeanKernel final : public Kernel {
         result = std::min(std::max(result, static_cast<float>(lo)), static_cast<float>(hi));
         return static_cast<T>(result);
       }
+      case MeanPath::kIntegerRescale:
+        return clamp_to<T>(
+            multiply_by_quantized_multiplier(sum - count_ * input_zero_point_, multiplier_) + output_zero_point_,
+            lo, hi);
     }
     return 0;
   }
@@ -180,6 +223,8 @@ class MeanKernel final : public Kernel {
   int input_, output_;
   MeanPath path_ = MeanPath::kSameQuantization;
   std::vector<size_t> bases_, offsets_;
+  int channels_ = 1;           // output channels of the spatial path (output index modulo this)
+  int ties_up_channels_ = 0;   // leading channels whose rescale rounds ties up (litert int8)
   int32_t count_ = 1;
   int32_t input_zero_point_ = 0, output_zero_point_ = 0;
   QuantizedMultiplier multiplier_;
@@ -187,9 +232,9 @@ class MeanKernel final : public Kernel {
   float scale_ = 1.0f, float_bias_ = 0.0f;
 };
 
-std::unique_ptr<Kernel> create_mean(const ir::Graph& g, const ir::Operation& op) {
-  if (g.input(op, 0)->dtype == DType::kUInt8) return std::make_unique<MeanKernel<uint8_t>>(g, op);
-  return std::make_unique<MeanKernel<int8_t>>(g, op);
+std::unique_ptr<Kernel> create_mean(const ir::Graph& g, const ir::Operation& op, Numerics numerics) {
+  if (g.input(op, 0)->dtype == DType::kUInt8) return std::make_unique<MeanKernel<uint8_t>>(g, op, numerics);
+  return std::make_unique<MeanKernel<int8_t>>(g, op, numerics);
 }
 
 }  // namespace

@@ -115,7 +115,7 @@ std::unique_ptr<Kernel> make_pad(const ir::Graph& g, const ir::Operation& op) {
                                         std::move(offsets));
 }
 
-std::unique_ptr<Kernel> create_pad(const ir::Graph& g, const ir::Operation& op) {
+std::unique_ptr<Kernel> create_pad(const ir::Graph& g, const ir::Operation& op, Numerics) {
   switch (g.output(op, 0).dtype) {
     case DType::kUInt8: return make_pad<uint8_t>(g, op);
     case DType::kInt8: return make_pad<int8_t>(g, op);

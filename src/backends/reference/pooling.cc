@@ -105,7 +105,7 @@ class PoolKernel final : public Kernel {
 };
 
 template <PoolKind kKind>
-std::unique_ptr<Kernel> create_pool(const ir::Graph& g, const ir::Operation& op) {
+std::unique_ptr<Kernel> create_pool(const ir::Graph& g, const ir::Operation& op, Numerics) {
   if (g.input(op, 0)->dtype == DType::kUInt8) return std::make_unique<PoolKernel<uint8_t, kKind>>(g, op);
   return std::make_unique<PoolKernel<int8_t, kKind>>(g, op);
 }

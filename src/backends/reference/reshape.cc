@@ -31,7 +31,7 @@ class ReshapeKernel final : public Kernel {
   size_t bytes_;
 };
 
-std::unique_ptr<Kernel> create_reshape(const ir::Graph& g, const ir::Operation& op) {
+std::unique_ptr<Kernel> create_reshape(const ir::Graph& g, const ir::Operation& op, Numerics) {
   return std::make_unique<ReshapeKernel>(op.inputs[0], op.outputs[0], g.output(op, 0).num_bytes());
 }
 

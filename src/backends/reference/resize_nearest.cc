@@ -2,7 +2,8 @@
 // pixel's channels. Which input pixel follows TFLite's two index formulas:
 //  - uint8 without align_corners/half_pixel_centers runs TFLite's optimized
 //    kernel, which uses a 16.16 fixed-point scale: ((in << 16) / out + 1),
-//    index = min((o * scale) >> 16, in - 1);
+//    index = min((o * scale) >> 16, in - 1); ai-edge-litert runs int8 there
+//    too (tflite-2.9 and tflite-runtime 2.14 do not);
 //  - every other case runs the reference kernel, in float:
 //    scale = align_corners && out > 1 ? (in - 1) / (out - 1) : in / out,
 //    index = (o + (half_pixel_centers ? 0.5 : 0)) * scale, then rounded half
@@ -22,8 +23,9 @@ namespace {
 
 using ir::DType;
 
-bool fixed_point_path(DType t, const ir::ResizeParams& p) {
-  return t == DType::kUInt8 && !p.align_corners && !p.half_pixel_centers;
+bool fixed_point_path(DType t, const ir::ResizeParams& p, Numerics numerics) {
+  const bool optimized_type = t == DType::kUInt8 || (t == DType::kInt8 && numerics == Numerics::kLiteRt);
+  return optimized_type && !p.align_corners && !p.half_pixel_centers;
 }
 
 Support check_resize(const ir::Graph& g, const ir::Operation& op) {
@@ -44,7 +46,8 @@ Support check_resize(const ir::Graph& g, const ir::Operation& op) {
   for (int d = 1; d <= 2; ++d) {
     if (in->dim(d) < 1 || out.dim(d) < 1) return Support::no("empty spatial dimension");
   }
-  if (fixed_point_path(in->dtype, op.get<ir::ResizeParams>())) {
+  // (Checked for every profile, so what is supported does not depend on it.)
+  if (fixed_point_path(in->dtype, op.get<ir::ResizeParams>(), Numerics::kLiteRt)) {
     // TFLite's 16.16 arithmetic is 32-bit; refuse sizes where it would overflow.
     for (int d = 1; d <= 2; ++d) {
       if (in->dim(d) >= (1 << 15)) return Support::no("input too large for the fixed-point index");
@@ -57,9 +60,10 @@ Support check_resize(const ir::Graph& g, const ir::Operation& op) {
   return Support::yes();
 }
 
-std::vector<int32_t> source_indices(int32_t in, int32_t out, DType dtype, const ir::ResizeParams& p) {
+std::vector<int32_t> source_indices(int32_t in, int32_t out, DType dtype, const ir::ResizeParams& p,
+                                    Numerics numerics) {
   std::vector<int32_t> index(static_cast<size_t>(out));
-  if (fixed_point_path(dtype, p)) {
+  if (fixed_point_path(dtype, p, numerics)) {
     const int32_t scale = (in << 16) / out + 1;
     for (int32_t o = 0; o < out; ++o) {
       index[static_cast<size_t>(o)] = std::min((o * scale) >> 16, in - 1);
@@ -110,15 +114,15 @@ class ResizeNearestKernel final : public Kernel {
   std::vector<int32_t> ys_, xs_;
 };
 
-std::unique_ptr<Kernel> create_resize(const ir::Graph& g, const ir::Operation& op) {
+std::unique_ptr<Kernel> create_resize(const ir::Graph& g, const ir::Operation& op, Numerics numerics) {
   const ir::Tensor& in = *g.input(op, 0);
   const ir::Tensor& out = g.output(op, 0);
   const auto& p = op.get<ir::ResizeParams>();
   return std::make_unique<ResizeNearestKernel>(
       op.inputs[0], op.outputs[0], in.dim(0), in.dim(1), in.dim(2),
       static_cast<size_t>(in.dim(3)) * ir::dtype_size(in.dtype),
-      source_indices(in.dim(1), out.dim(1), in.dtype, p),
-      source_indices(in.dim(2), out.dim(2), in.dtype, p));
+      source_indices(in.dim(1), out.dim(1), in.dtype, p, numerics),
+      source_indices(in.dim(2), out.dim(2), in.dtype, p, numerics));
 }
 
 }  // namespace

@@ -127,7 +127,7 @@ Support check(const ir::Graph& g, const ir::Operation& op) {
   return prepare(g, op, &p);
 }
 
-std::unique_ptr<Kernel> create(const ir::Graph& g, const ir::Operation& op) {
+std::unique_ptr<Kernel> create(const ir::Graph& g, const ir::Operation& op, Numerics) {
   Prepared p;
   prepare(g, op, &p);
   if (p.dtype == ir::DType::kUInt8) {

@@ -148,7 +148,7 @@ std::unique_ptr<Kernel> make_slice(const ir::Graph& g, const ir::Operation& op) 
                                            axes.back().count, axes.back().stride);
 }
 
-std::unique_ptr<Kernel> create_slice(const ir::Graph& g, const ir::Operation& op) {
+std::unique_ptr<Kernel> create_slice(const ir::Graph& g, const ir::Operation& op, Numerics) {
   switch (ir::dtype_size(g.output(op, 0).dtype)) {
     case 1: return make_slice<uint8_t>(g, op);
     case 2: return make_slice<uint16_t>(g, op);

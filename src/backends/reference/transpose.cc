@@ -101,7 +101,7 @@ std::unique_ptr<Kernel> make_transpose(const ir::Graph& g, const ir::Operation& 
                                               step[rank - 1]);
 }
 
-std::unique_ptr<Kernel> create_transpose(const ir::Graph& g, const ir::Operation& op) {
+std::unique_ptr<Kernel> create_transpose(const ir::Graph& g, const ir::Operation& op, Numerics) {
   switch (ir::dtype_size(g.output(op, 0).dtype)) {
     case 1: return make_transpose<uint8_t>(g, op);
     case 2: return make_transpose<uint16_t>(g, op);

@@ -1,10 +1,12 @@
 // DPU (BS, BN, EW, OUT_CVT, WDMA) and DPU_RDMA (BRDMA bias stream,
 // MRDMA/ERDMA element-wise operand) of the virtual NPU. Semantics and the
-// evidence for each are in docs/virtual-rk3588.md.
+// evidence for each are in docs/virtual-rk3588.md; the BS multiplier with
+// its per-channel stream (§9) follows third-party notes, not Mesa's streams.
 #include "virtual/rk3588/npu_dpu.h"
 
 #include <algorithm>
 #include <cstring>
+#include <limits>
 #include <vector>
 
 namespace nonstick::virt {
@@ -13,6 +15,24 @@ namespace {
 
 constexpr uint32_t kAtomBytes = 16;
 constexpr uint32_t kAluAdd = 2;  // BS/BN/EW ALU_ALGO 2: add (Mesa's bias and residual add)
+// BRDMA_DATA_USE values: 1 = one int32 ALU operand per channel (Mesa);
+// 7 = per group of 8 channels, int32 A[8] (ALU), int16 B[8] (OW), int16
+// C[8] (multiplier) in 64 bytes (claimed, docs §9).
+constexpr uint32_t kBrdmaAlu = 1;
+constexpr uint32_t kBrdmaAluOwMul = 7;
+constexpr uint32_t kBsGroupChannels = 8;
+constexpr uint32_t kBsGroupBytes = 64;
+constexpr uint32_t kBsOwOffset = 32, kBsMulOffset = 48;
+
+// Arithmetic shift right with ties to even: the BS multiplier's rounding as
+// claimed by the third-party measurements (docs §9).
+int64_t round_shift_even(int64_t v, unsigned shift) {
+  if (shift == 0) return v;
+  const int64_t half = int64_t{1} << (shift - 1);
+  const int64_t rem = v & ((int64_t{1} << shift) - 1);
+  const int64_t q = v >> shift;
+  return rem > half || (rem == half && (q & 1)) ? q + 1 : q;
+}
 
 // One ReLU/ReLUX stage (BS, BN or EW): ReLU clamps at 0, ReLUX at the
 // stage's compare value (signed, in the stage's integer domain).
@@ -41,6 +61,9 @@ struct DpuSetup {
   bool bias_from_memory = false;
   int64_t bias_constant = 0;
   uint32_t bias_addr = 0;
+  // BS multiplier: C per channel from the data-use-7 stream, then a shift.
+  bool bs_mul = false;
+  uint32_t bs_shift = 0;
   Relu bs_relu, bn_relu;
   EwSetup ew;
   int64_t out_offset = 0, out_scale = 1;
@@ -65,8 +88,10 @@ Status decode_cube(const RegisterFile& regs, const ConvOutput& in, DpuSetup* d) 
                                             "modelled: CONV_MODE as the CNA (0/3), OUTPUT_MODE 2 (to memory), "
                                             "no flying/transpose/regroup/nonalign/SURF_LEN");
   }
-  VNPU_TRY(require<DPU_DATA_FORMAT>("", regs.get<DPU_DATA_FORMAT>(), 0,
-                                    "only int8 in/out with no pre-shifts is modelled"));
+  // BS_MUL_SHIFT_VALUE_NEG belongs to the BS multiplier (decode_bs_bn).
+  const uint32_t format = regs.get<DPU_DATA_FORMAT>();
+  VNPU_TRY(require<DPU_DATA_FORMAT>("", format & ~DPU_DATA_FORMAT::BS_MUL_SHIFT_VALUE_NEG(0x3f), 0,
+                                    "only int8 in/out with no EW/BN pre-shifts is modelled"));
   VNPU_TRY(require<DPU_OFFSET_PEND>("", regs.get<DPU_OFFSET_PEND>(), 0, "not modelled"));
 
   const uint32_t chan = regs.get<DPU_DATA_CUBE_CHANNEL>();
@@ -117,9 +142,10 @@ Status decode_bs_bn(const RegisterFile& regs, bool rdma_enabled, DpuSetup* d) {
   const uint32_t bs = regs.get<DPU_BS_CFG>();
   // The OW term lives in BS (dpu_ow_operand); a bypassed BS stage has no
   // evidenced meaning for it, so BS must run.
-  if (DPU_BS_CFG::get_BS_BYPASS(bs) || !DPU_BS_CFG::get_BS_MUL_BYPASS(bs) || DPU_BS_CFG::get_BS_MUL_PRELU(bs)) {
-    return unmodelled<DPU_BS_CFG>("", bs, "modelled: BS stage on, multiplier bypassed, no PReLU");
+  if (DPU_BS_CFG::get_BS_BYPASS(bs) || DPU_BS_CFG::get_BS_MUL_PRELU(bs)) {
+    return unmodelled<DPU_BS_CFG>("", bs, "modelled: BS stage on, no PReLU");
   }
+  d->bs_mul = !DPU_BS_CFG::get_BS_MUL_BYPASS(bs);
   if (!DPU_BS_CFG::get_BS_ALU_BYPASS(bs)) {
     if (DPU_BS_CFG::get_BS_ALU_ALGO(bs) != kAluAdd) {
       return unmodelled<DPU_BS_CFG>("BS_ALU_ALGO", DPU_BS_CFG::get_BS_ALU_ALGO(bs), "only 2 (add) is modelled");
@@ -132,13 +158,41 @@ Status decode_bs_bn(const RegisterFile& regs, bool rdma_enabled, DpuSetup* d) {
     if (!rdma_enabled) {
       return unmodelled<DPU_BS_CFG>("BS_ALU_SRC", 1, "bias from memory needs DPU_RDMA in the op-enable mask");
     }
-    if (brdma != 1) {
-      return unmodelled<DPU_RDMA_RDMA_BRDMA_CFG>("BRDMA_DATA_USE", brdma,
-                                                 "only 1 (one int32 ALU operand per channel) is modelled");
+    if (brdma != (d->bs_mul ? kBrdmaAluOwMul : kBrdmaAlu)) {
+      return unmodelled<DPU_RDMA_RDMA_BRDMA_CFG>(
+          "BRDMA_DATA_USE", brdma,
+          d->bs_mul ? "with the BS multiplier only 7 (A, B, C per channel) is modelled"
+                    : "without the BS multiplier only 1 (one int32 ALU operand per channel) is modelled");
     }
     d->bias_addr = regs.get<DPU_RDMA_RDMA_BS_BASE_ADDR>();
   } else if (brdma != 0) {
     return unmodelled<DPU_RDMA_RDMA_BRDMA_CFG>("BRDMA_DATA_USE", brdma, "bias stream enabled but not used by BS");
+  }
+  const uint32_t mul = regs.get<DPU_BS_MUL_CFG>();
+  const uint32_t shift_neg = DPU_DATA_FORMAT::get_BS_MUL_SHIFT_VALUE_NEG(regs.get<DPU_DATA_FORMAT>());
+  if (!d->bs_mul) {
+    if (mul || shift_neg) {
+      return unmodelled<DPU_BS_MUL_CFG>("", mul, "BS multiplier fields set while BS_MUL_BYPASS is 1");
+    }
+  } else {
+    // The one form modelled (claimed by third-party hardware notes, docs §9):
+    // the ALU adds A from the data-use-7 stream, then v * C[c] from the same
+    // stream, shifted by the same amount for both signs.
+    if (!d->bias_from_memory) {
+      return unmodelled<DPU_BS_CFG>("BS_MUL_BYPASS", 0,
+                                    "the BS multiplier is modelled only after the ALU adds the stream's A");
+    }
+    if (!DPU_BS_MUL_CFG::get_BS_MUL_SRC(mul) || DPU_BS_MUL_CFG::get_BS_MUL_OPERAND(mul) ||
+        DPU_BS_MUL_CFG::get_BS_TRUNCATE_SRC(mul)) {
+      return unmodelled<DPU_BS_MUL_CFG>("", mul,
+                                        "modelled: BS_MUL_SRC 1 (C from the stream), BS_MUL_OPERAND and "
+                                        "BS_TRUNCATE_SRC 0");
+    }
+    d->bs_shift = DPU_BS_MUL_CFG::get_BS_MUL_SHIFT_VALUE(mul);
+    if (shift_neg != d->bs_shift) {
+      return unmodelled<DPU_DATA_FORMAT>("BS_MUL_SHIFT_VALUE_NEG", shift_neg,
+                                         "modelled only equal to BS_MUL_SHIFT_VALUE (one shift for both signs)");
+    }
   }
   d->bs_relu = {!DPU_BS_CFG::get_BS_RELU_BYPASS(bs), static_cast<bool>(DPU_BS_CFG::get_BS_RELUX_EN(bs)),
                 static_cast<int32_t>(regs.get<DPU_BS_RELUX_CMP_VALUE>())};
@@ -176,6 +230,9 @@ Status decode_ew(const RegisterFile& regs, const ConvOutput& in, bool rdma_enabl
       return unmodelled<RMode>("", rmode, "MRDMA/ERDMA streams enabled while EW is bypassed");
     }
     return {};
+  }
+  if (d->bs_mul) {
+    return unmodelled<DPU_EW_CFG>("", ew, "an EW operand after the BS multiplier is not modelled");
   }
   // The one EW configuration evidenced (Mesa's fused ADD, rocket.md §3.5).
   using Ew = DPU_EW_CFG;
@@ -266,6 +323,40 @@ Status fetch_ew(const DpuSetup& d, DeviceMemory& memory, const ConvOutput& in, E
   return {};
 }
 
+// The BRDMA_DATA_USE 7 stream: per group of 8 channels, A (int32, the ALU
+// operand), B (int16, the per-channel OW operand, read only with
+// BS_OW_CFG.OW_SRC, which is not modelled: must be 0) and C (int16, the
+// multiplier).
+Status read_bs_stream(const DpuSetup& d, DeviceMemory& memory, uint32_t channels, std::vector<int64_t>* bias,
+                      std::vector<int64_t>* mul, TaskCounters* counters) {
+  using namespace reg;
+  if (channels % kBsGroupChannels) {
+    return unmodelled<DPU_RDMA_RDMA_DATA_CUBE_CHANNEL>("CHANNEL", channels - 1,
+                                                       "the data-use-7 stream is modelled for whole groups of 8");
+  }
+  const uint64_t bytes = uint64_t{channels} / kBsGroupChannels * kBsGroupBytes;
+  const uint8_t* p = nullptr;
+  VNPU_TRY(read_device(memory, d.bias_addr, bytes, "BRDMA bias/OW/multiplier stream", &p));
+  mul->resize(channels);
+  for (uint32_t c = 0; c < channels; ++c) {
+    const uint8_t* group = p + uint64_t{c / kBsGroupChannels} * kBsGroupBytes;
+    const uint32_t k = c % kBsGroupChannels;
+    int32_t a;
+    int16_t b, m;
+    std::memcpy(&a, group + 4 * k, 4);
+    std::memcpy(&b, group + kBsOwOffset + 2 * k, 2);
+    std::memcpy(&m, group + kBsMulOffset + 2 * k, 2);
+    if (b != 0) {
+      return unmodelled<DPU_RDMA_RDMA_BS_BASE_ADDR>("(stream operand B)", b,
+                                                    "a non-zero per-channel OW operand is not modelled");
+    }
+    (*bias)[c] = a;
+    (*mul)[c] = m;
+  }
+  counters->bytes_read += bytes;
+  return {};
+}
+
 }  // namespace
 
 Status dpu_ow_operand(const RegisterFile& regs, bool depthwise, int32_t* ow_op) {
@@ -291,7 +382,8 @@ Status run_dpu(const RegisterFile& regs, DeviceMemory& memory, const ConvOutput&
   VNPU_TRY(decode_out_cvt(regs, &d));
 
   std::vector<int64_t> bias(in.channels, d.bias_constant);
-  if (d.bias_from_memory) {
+  std::vector<int64_t> mul;
+  if (d.bias_from_memory && !d.bs_mul) {
     // BRDMA reads one int32 per channel of the RDMA cube (padded channels too).
     const uint8_t* p = nullptr;
     VNPU_TRY(read_device(memory, d.bias_addr, uint64_t{in.channels} * 4, "BRDMA bias", &p));
@@ -301,6 +393,8 @@ Status run_dpu(const RegisterFile& regs, DeviceMemory& memory, const ConvOutput&
       bias[c] = v;
     }
     counters->bytes_read += uint64_t{in.channels} * 4;
+  } else if (d.bs_mul) {
+    VNPU_TRY(read_bs_stream(d, memory, in.channels, &bias, &mul, counters));
   }
   EwOperand ew;
   if (d.ew.enabled) {
@@ -315,7 +409,13 @@ Status run_dpu(const RegisterFile& regs, DeviceMemory& memory, const ConvOutput&
   for (uint64_t px = 0; px < pixels; ++px) {
     const int32_t* acc = &in.acc[px * in.channels];
     for (uint32_t c = 0; c < in.channels; ++c) {
-      int64_t v = d.bs_relu.apply(int64_t{acc[c]} + bias[c]);
+      int64_t v = int64_t{acc[c]} + bias[c];
+      if (d.bs_mul) {
+        // Held wide, rounded, then saturated to int32 (claimed, docs §9).
+        v = std::clamp<int64_t>(round_shift_even(v * mul[c], d.bs_shift),
+                                std::numeric_limits<int32_t>::min(), std::numeric_limits<int32_t>::max());
+      }
+      v = d.bs_relu.apply(v);
       v = d.bn_relu.apply(v);
       if (d.ew.enabled) {
         const int64_t e = ew.surface[c / kAtomBytes][px * kAtomBytes + c % kAtomBytes];
