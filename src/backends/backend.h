@@ -30,11 +30,16 @@ struct Support {
 // simulated device are labelled so by the backend's description.
 struct ProgramStats {
   int ops = 0;
+  int jobs = 0;            // device jobs per invoke
   int tasks = 0;           // hardware tasks (or kernels for the reference backend)
   int submits = 0;         // kernel submissions per invoke
-  uint64_t macs = 0;       // multiply-accumulates per invoke
-  uint64_t bytes_read = 0;
+  uint64_t command_words = 0;  // command-stream words per invoke (regcmd)
+  uint64_t macs = 0;       // useful multiply-accumulates per invoke
+  uint64_t bytes_read = 0;     // DRAM traffic per invoke
   uint64_t bytes_written = 0;
+  bool traffic_simulated = false;  // bytes counted by a simulated device, else planned
+  double estimated_us = 0;     // modelled device time per invoke; 0 = no model
+  double peak_macs_per_s = 0;  // the device's peak, for MAC utilisation; 0 = n/a
 };
 
 class Program {
@@ -56,6 +61,8 @@ class Backend {
 
   virtual std::string_view name() const = 0;         // option value, e.g. "reference"
   virtual std::string_view description() const = 0;  // e.g. "host CPU, reference kernels"
+  // True when the device is a model (virtual NPU): its figures are simulated.
+  virtual bool simulated() const { return false; }
 
   // Whether `op` (inside `graph`, whose tensors carry shapes, quantization and
   // constants) can run on this backend. Must share its checks with compile().

@@ -26,6 +26,12 @@ struct Partition {
   std::vector<int> outputs;  // TFLite tensor index per Program output
   int id = -1;
   bool fail_invoke = false;  // inject_failure=invoke
+  // Partitions TFLite currently owns, for live statistics; shared so a
+  // kernel freed after its Delegate does not touch freed memory.
+  std::shared_ptr<std::set<Partition*>> live;
+  ~Partition() {
+    if (live) live->erase(this);
+  }
 };
 
 void log_line(const DelegateOptions& o, LogLevel level, const std::string& line) {
@@ -48,6 +54,20 @@ struct IntArray {
 
 std::vector<int> to_vector(const TfLiteIntArray* a) {
   return a ? std::vector<int>(a->data, a->data + a->size) : std::vector<int>();
+}
+
+void add_stats(const ProgramStats& s, ProgramStats* sum) {
+  sum->ops += s.ops;
+  sum->jobs += s.jobs;
+  sum->tasks += s.tasks;
+  sum->submits += s.submits;
+  sum->command_words += s.command_words;
+  sum->macs += s.macs;
+  sum->bytes_read += s.bytes_read;
+  sum->bytes_written += s.bytes_written;
+  sum->traffic_simulated = sum->traffic_simulated || s.traffic_simulated;
+  sum->estimated_us += s.estimated_us;
+  sum->peak_macs_per_s = std::max(sum->peak_macs_per_s, s.peak_macs_per_s);
 }
 
 // Empty when every fixed-size tensor's byte count agrees with its shape.
@@ -86,6 +106,7 @@ struct Delegate::State {
   TfLiteDelegate tfl{};
   DelegateReport report;
   std::vector<std::unique_ptr<Partition>> pending;
+  std::shared_ptr<std::set<Partition*>> live = std::make_shared<std::set<Partition*>>();
   // Set when the delegate made its own reference backend: its numerics then
   // follow the cpu_profile option, settled again at each Prepare.
   bool settles_numerics = false;
@@ -146,13 +167,7 @@ struct Delegate::State {
       *error = s.message();
       return nullptr;
     }
-    const ProgramStats st = part->program->stats();
-    report.stats.ops += st.ops;
-    report.stats.tasks += st.tasks;
-    report.stats.submits += st.submits;
-    report.stats.macs += st.macs;
-    report.stats.bytes_read += st.bytes_read;
-    report.stats.bytes_written += st.bytes_written;
+    add_stats(part->program->stats(), &report.stats);
     return part;
   }
 
@@ -186,8 +201,13 @@ void* kernel_init(TfLiteContext* ctx, const char* buffer, size_t) {
   auto* state = static_cast<Delegate::State*>(params->delegate->data_);
   const std::vector<int> wanted = to_vector(params->nodes_to_replace);
   const std::set<int> wanted_set(wanted.begin(), wanted.end());
+  auto claim = [state](std::unique_ptr<Partition> p) {
+    p->live = state->live;
+    state->live->insert(p.get());
+    return p.release();
+  };
   for (auto& p : state->pending) {
-    if (p && p->nodes == wanted_set) return p.release();
+    if (p && p->nodes == wanted_set) return claim(std::move(p));
   }
   // TFLite split differently from the preview: compile this set now.
   std::vector<int> plan;
@@ -200,7 +220,7 @@ void* kernel_init(TfLiteContext* ctx, const char* buffer, size_t) {
     ctx->ReportError(ctx, "nonstick: partition failed to compile: %s", error.c_str());
     return nullptr;
   }
-  return part.release();
+  return claim(std::move(part));
 }
 
 void kernel_free(TfLiteContext*, void* buffer) { delete static_cast<Partition*>(buffer); }
@@ -417,6 +437,7 @@ std::unique_ptr<Delegate> Delegate::create(const DelegateOptions& options, std::
   state->numerics = profile.numerics;
   state->report.device = std::string(state->backend->name());
   state->report.device_description = std::string(state->backend->description());
+  state->report.device_simulated = state->backend->simulated();
   state->tfl.data_ = state.get();
   state->tfl.Prepare = delegate_prepare;
   state->tfl.flags = kTfLiteDelegateFlagsNone;
@@ -431,6 +452,7 @@ std::unique_ptr<Delegate> Delegate::create_with_backend(const DelegateOptions& o
   state->backend = std::move(backend);
   state->report.device = std::string(state->backend->name());
   state->report.device_description = std::string(state->backend->description());
+  state->report.device_simulated = state->backend->simulated();
   state->tfl.data_ = state.get();
   state->tfl.Prepare = delegate_prepare;
   state->tfl.flags = kTfLiteDelegateFlagsNone;
@@ -449,6 +471,12 @@ std::unique_ptr<Delegate> Delegate::create_cpu_only(const DelegateOptions& optio
 }
 
 TfLiteDelegate* Delegate::tflite_delegate() { return &state_->tfl; }
+
+ProgramStats Delegate::live_stats() const {
+  ProgramStats sum;
+  for (const Partition* p : *state_->live) add_stats(p->program->stats(), &sum);
+  return sum;
+}
 const DelegateReport& Delegate::report() const { return state_->report; }
 const DelegateOptions& Delegate::options() const { return state_->options; }
 

@@ -26,6 +26,7 @@ struct NodePlacement {
 struct DelegateReport {
   std::string device;              // backend name, e.g. "reference"
   std::string device_description;  // what it physically is
+  bool device_simulated = false;   // a virtual NPU: every device figure is simulated
   std::vector<NodePlacement> nodes;
   int partitions = 0;
   int delegated_nodes() const;
@@ -59,6 +60,11 @@ class Delegate {
 
   const DelegateOptions& options() const;
 
+  // Statistics of the partitions TFLite currently runs, summed; unlike
+  // report().stats (taken at compile time) it includes traffic a simulated
+  // device counted during the invokes so far.
+  ProgramStats live_stats() const;
+
   struct State;  // implementation, shared with the kernel callbacks
 
  private:
@@ -68,6 +74,9 @@ class Delegate {
 
 // The placement table as text, one row per node plus a summary line.
 std::string format_placement_table(const DelegateReport& report);
+// Device program counters (jobs, tasks, command words, MACs, traffic,
+// estimated time); empty for backends without a device program.
+std::string format_program_stats(const ProgramStats& stats, bool simulated_device);
 // One line: "N of M nodes on <device> in P partitions; CPU: OP xK, ..."
 std::string format_placement_summary(const DelegateReport& report);
 

@@ -28,6 +28,32 @@ std::string format_placement_summary(const DelegateReport& r) {
   return s.str();
 }
 
+std::string format_program_stats(const ProgramStats& s, bool simulated_device) {
+  if (s.jobs == 0 && s.command_words == 0) return {};
+  char buf[768];
+  std::string out;
+  std::snprintf(buf, sizeof buf,
+                "device program per inference: %d submit%s, %d jobs, %d tasks, %llu command words\n",
+                s.submits, s.submits == 1 ? "" : "s", s.jobs, s.tasks,
+                static_cast<unsigned long long>(s.command_words));
+  out += buf;
+  std::snprintf(buf, sizeof buf, "  %.1f M MACs; DRAM read %.2f MB, written %.2f MB (%s)\n",
+                static_cast<double>(s.macs) / 1e6, static_cast<double>(s.bytes_read) / 1e6,
+                static_cast<double>(s.bytes_written) / 1e6,
+                s.traffic_simulated ? "counted by the simulated device" : "planned by the compiler");
+  out += buf;
+  if (s.estimated_us > 0) {
+    const double utilisation =
+        s.peak_macs_per_s > 0 ? static_cast<double>(s.macs) / (s.peak_macs_per_s * s.estimated_us * 1e-6) : 0;
+    std::snprintf(buf, sizeof buf,
+                  "  estimated device time %.2f ms, MAC utilisation %.0f%% (ESTIMATE from a documented model, "
+                  "not a measurement%s)\n",
+                  s.estimated_us / 1000.0, utilisation * 100.0, simulated_device ? "; device is simulated" : "");
+    out += buf;
+  }
+  return out;
+}
+
 std::string format_placement_table(const DelegateReport& r) {
   size_t op_width = 2;
   for (const NodePlacement& p : r.nodes) op_width = std::max(op_width, p.op.size());

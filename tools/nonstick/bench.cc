@@ -74,10 +74,14 @@ int run_bench(int argc, char** argv) {
               threads == 1 ? "" : "s");
   std::printf("  %-22s min %8.2f  median %8.2f  mean %8.2f  max %8.2f\n", "TFLite CPU", c.min_ms, c.median_ms,
               c.mean_ms, c.max_ms);
-  std::printf("  %-22s min %8.2f  median %8.2f  mean %8.2f  max %8.2f\n", ("nonstick " + r.device).c_str(), n.min_ms,
+  const std::string label = "nonstick " + r.device + (r.device_simulated ? " (sim)" : "");
+  std::printf("  %-22s min %8.2f  median %8.2f  mean %8.2f  max %8.2f\n", label.c_str(), n.min_ms,
               n.median_ms, n.mean_ms, n.max_ms);
-  std::printf("  ratio (CPU median / nonstick median): %.2fx\n", c.median_ms / std::max(n.median_ms, 1e-9));
-  std::printf("program  %d ops in %d partitions, %d kernels/tasks\n", r.stats.ops, r.partitions, r.stats.tasks);
+  std::printf("  ratio (CPU median / nonstick median): %.2fx%s\n", c.median_ms / std::max(n.median_ms, 1e-9),
+              r.device_simulated ? "  [wall time of the SIMULATION on the host CPU, not NPU speed]"
+              : r.device == "reference" ? "  [reference backend runs on the host CPU: not an NPU figure]" : "");
+  std::printf("program  %d ops in %d partitions\n", r.stats.ops, r.partitions);
+  std::fputs(format_program_stats(npu.delegate->live_stats(), r.device_simulated).c_str(), stdout);
   std::printf("placement %s\n", format_placement_summary(r).c_str());
   return 0;
 }

@@ -52,11 +52,19 @@ int run_inspect(int argc, char** argv) {
                   json_string(p.delegated ? r.device : "cpu").c_str(), p.partition,
                   json_string(p.signature).c_str(), json_string(p.reason).c_str());
     }
-    std::printf("\n]}\n");
+    const ProgramStats& st = r.stats;
+    std::printf("\n], \"program\": {\"submits\": %d, \"jobs\": %d, \"tasks\": %d, \"command_words\": %llu, "
+                "\"macs\": %llu, \"bytes_read\": %llu, \"bytes_written\": %llu, \"estimated_us\": %.1f, "
+                "\"simulated\": %s}}\n",
+                st.submits, st.jobs, st.tasks, static_cast<unsigned long long>(st.command_words),
+                static_cast<unsigned long long>(st.macs), static_cast<unsigned long long>(st.bytes_read),
+                static_cast<unsigned long long>(st.bytes_written), st.estimated_us,
+                r.device_simulated ? "true" : "false");
     return 0;
   }
   std::printf("model   %s\ndevice  %s: %s\n\n", path.c_str(), r.device.c_str(), r.device_description.c_str());
   std::fputs(format_placement_table(r).c_str(), stdout);
+  std::fputs(format_program_stats(r.stats, r.device_simulated).c_str(), stdout);
   return 0;
 }
 

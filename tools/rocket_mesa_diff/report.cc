@@ -148,24 +148,32 @@ std::string render_register_diff(const std::vector<ModelResult>& results) {
         clean.push_back(j.label);
         continue;
       }
-      // One line per (reason, register.field, Mesa value, our value), with the tasks it covers.
-      std::map<std::string, std::vector<int>> lines;
-      std::vector<std::string> order;
+      // Per reason, one item per (register.field, Mesa value, our value),
+      // with the tasks it covers when not all.
+      std::vector<std::string> reasons_seen;
+      std::map<std::string, std::vector<std::string>> items;  // reason -> item keys, in order
+      std::map<std::string, std::vector<int>> tasks_of;       // reason + item -> tasks
       for (const FieldDiff& f : j.diffs) {
-        const std::string key = "`" + f.reason + "` " + f.reg + "." + f.field + ": " + f.mesa + " &rarr; " + f.ours;
-        if (!lines.count(key)) order.push_back(key);
-        lines[key].push_back(f.task);
+        const std::string item = f.reg + "." + f.field + ": " + f.mesa + " &rarr; " + f.ours;
+        if (!items.count(f.reason)) reasons_seen.push_back(f.reason);
+        std::vector<int>& t = tasks_of[f.reason + "\n" + item];
+        if (t.empty()) items[f.reason].push_back(item);
+        t.push_back(f.task);
       }
       rows << "| " << j.label << " | " << (j.our_label.empty() ? "&mdash;" : j.our_label)
-           << (j.note.empty() ? "" : "<br>" + j.note) << " | " << j.mesa_tasks
-           << " / " << j.our_tasks << " | ";
-      for (size_t k = 0; k < order.size(); ++k) {
-        const std::vector<int>& tasks = lines[order[k]];
-        rows << (k ? "<br>" : "") << order[k];
-        if (j.tasks_compared > 1 && static_cast<int>(tasks.size()) < j.tasks_compared) {
-          rows << " (task";
-          for (size_t t = 0; t < tasks.size(); ++t) rows << (t ? "," : " ") << tasks[t];
-          rows << ")";
+           << (j.note.empty() ? "" : "<br>" + j.note) << " | " << j.mesa_tasks << " / " << j.our_tasks << " | ";
+      for (size_t k = 0; k < reasons_seen.size(); ++k) {
+        const std::string& reason = reasons_seen[k];
+        rows << (k ? "<br>" : "") << "`" << reason << "`: ";
+        const std::vector<std::string>& list = items[reason];
+        for (size_t i = 0; i < list.size(); ++i) {
+          rows << (i ? "; " : "") << list[i];
+          const std::vector<int>& tasks = tasks_of[reason + "\n" + list[i]];
+          if (j.tasks_compared > 1 && static_cast<int>(tasks.size()) < j.tasks_compared) {
+            rows << " (task";
+            for (size_t t = 0; t < tasks.size(); ++t) rows << (t ? "," : " ") << tasks[t];
+            rows << ")";
+          }
         }
       }
       rows << " |\n";

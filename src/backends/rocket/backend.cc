@@ -24,6 +24,7 @@ class RocketBackend final : public Backend {
 
   std::string_view name() const override { return "rocket"; }
   std::string_view description() const override { return description_; }
+  bool simulated() const override { return device_->simulated(); }
 
   Support supports(const ir::Graph& graph, const ir::Operation& op) const override {
     int index = 0;

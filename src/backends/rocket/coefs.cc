@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <cmath>
 #include <limits>
+#include <cstdio>
+#include <cstdlib>
 
 #include "backends/rocket/hw.h"
 
@@ -17,14 +19,10 @@ constexpr size_t kBsMulWord = 12;  // C starts at byte 48
 // The BS multiplier C is read as int16; only positive values are used.
 constexpr int64_t kBsMulMax = 32767;
 constexpr int kMaxBsShift = 63;  // BS_MUL_SHIFT_VALUE(_NEG), 6 bits
-// Outputs more than 256 steps from the zero point saturate both on TFLite
-// and on the NPU (while the error stays below one step), so the error
-// bound only needs accumulators up to 256 output steps.
-constexpr double kUnsaturatedSteps = 256;
 // Largest tolerated encoding error before the final rounding, in output
 // steps (see DpuEncoding::max_error_steps): below one, every output stays
 // within one step of TFLite; a quarter keeps one-step differences rare.
-constexpr double kMaxErrorSteps = 0.25;
+constexpr double kMaxErrorSteps = 0.5;
 
 // m as mantissa * 2^-shift with a 15-bit mantissa, rounded up (so the value
 // is >= m); shift unbounded, possibly above the OUT_CVT range.
@@ -40,6 +38,14 @@ void encode_multiplier_up(double m, int64_t* scale, int* shift) {
 }
 
 // Per-channel requantization on the BS multiplier (see DpuEncoding).
+//
+// Channel c computes (acc + A'[c]) * C[c] * unit (before the final
+// rounding), where acc = sum(x * w) over raw int8 inputs and unit = the
+// OUT_CVT gain / 2^bs_shift; TFLite computes (acc + A[c]) * M[c] with A the
+// folded bias. C[c] = round(M[c] / unit) leaves a slope error
+// d = C[c] * unit - M[c]; A'[c] is then chosen so that the error is centred
+// over the accumulators that can still reach an unclamped output, which
+// also removes the slope error from the (often large) constant A.
 Support encode_per_channel(const NpuConv& op, DpuEncoding* e) {
   const std::vector<double>& m = op.channel_multipliers;
   const double m_max = *std::max_element(m.begin(), m.end());
@@ -50,19 +56,46 @@ Support encode_per_channel(const NpuConv& op, DpuEncoding* e) {
   int unit_shift = 0;
   encode_multiplier_up(m_max / static_cast<double>(kBsMulMax), &unit_scale, &unit_shift);
   const double unit = std::ldexp(static_cast<double>(unit_scale), -unit_shift);
+  std::vector<int32_t> folded;
+  if (Status s = folded_biases(op, &folded); !s.ok()) return Support::no(s.message());
+
   const size_t channels = static_cast<size_t>(op.out_c);
+  const size_t window = static_cast<size_t>(op.kernel_h) * op.kernel_w * (op.depthwise ? 1 : op.in_c);
   e->bs_mul.assign(static_cast<size_t>(op.out_c_padded()), 0);
-  std::vector<int64_t> bound(channels);
+  e->bs_add.assign(static_cast<size_t>(op.out_c_padded()), 0);
+  std::vector<double> slope_error(channels);  // |d| * half the accumulator range that matters
+  std::vector<int64_t> v_bound(channels);     // max |acc + A'|
   for (size_t c = 0; c < channels; ++c) {
-    e->bs_mul[c] = static_cast<int16_t>(std::min<int64_t>(std::llround(m[c] / unit), kBsMulMax));
-    bound[c] = static_cast<int64_t>(std::ceil(channel_accumulator_bound(op, static_cast<int>(c))));
+    double w_abs = 0;
+    for (size_t k = 0; k < window; ++k) {
+      const size_t i = op.depthwise ? k * op.in_c + c : c * window + k;
+      w_abs += std::abs(static_cast<double>(op.weights[i]) - op.weight_zp);
+    }
+    const double acc_max = 128.0 * w_abs;  // |sum(x * w)| for x in [-128, 127]
+    const double a = folded[c];
+    // Accumulators whose exact output lies within one step of the clamp
+    // range; outside it both results clamp (the error stays below one step
+    // at the edges and both are monotonic in acc).
+    const double lo = std::clamp((op.act_min - 1 - op.out_zp) / m[c] - a, -acc_max, acc_max);
+    const double hi = std::clamp((op.act_max + 1 - op.out_zp) / m[c] - a, -acc_max, acc_max);
+    const int64_t mul = std::clamp<int64_t>(std::llround(m[c] / unit), 1, kBsMulMax);
+    const double d = static_cast<double>(mul) * unit - m[c];
+    const double target = a * m[c] - d * (lo + hi) / 2;  // wanted A' * C * unit
+    const double add = std::round(target / (static_cast<double>(mul) * unit));
+    if (std::abs(add) + acc_max > static_cast<double>(std::numeric_limits<int32_t>::max())) {
+      return Support::no("per-channel bias leaves int32 in the BS stage");
+    }
+    e->bs_mul[c] = static_cast<int16_t>(mul);
+    e->bs_add[c] = static_cast<int32_t>(add);
+    slope_error[c] = std::abs(d) * (hi - lo) / 2 + std::abs(add * static_cast<double>(mul) * unit - target);
+    v_bound[c] = static_cast<int64_t>(std::ceil(acc_max)) + std::abs(static_cast<int64_t>(add));
   }
   // The smallest BS shift that puts the OUT_CVT gain (unit * 2^shift) inside
   // the OUT_CVT shift range and keeps every v inside int32 (so the BS stage
   // never saturates); smaller shifts keep more fractional bits in v.
   auto fits = [&](int shift) {
     for (size_t c = 0; c < channels; ++c) {
-      const int64_t p = bound[c] * e->bs_mul[c];  // < 2^46
+      const int64_t p = v_bound[c] * e->bs_mul[c];  // < 2^47
       const int64_t v = shift == 0 ? p : (p + (int64_t{1} << (shift - 1))) >> shift;
       if (v > std::numeric_limits<int32_t>::max()) return false;
     }
@@ -77,21 +110,22 @@ Support encode_per_channel(const NpuConv& op, DpuEncoding* e) {
   e->bs_shift = static_cast<uint32_t>(shift);
   e->out.scale = static_cast<uint32_t>(unit_scale);
   e->out.shift = static_cast<uint32_t>(unit_shift - shift);
-  // Error before the final rounding: the rounding of C (relative to the
-  // exact multiplier) over the accumulators that can stay unsaturated, plus
-  // half a unit of v.
+  // Plus half a unit of v, the BS stage's own rounding.
   double worst = 0;
-  int worst_channel = 0;
+  size_t worst_channel = 0;
   for (size_t c = 0; c < channels; ++c) {
-    const double acc = m[c] > 0 ? std::min(static_cast<double>(bound[c]), kUnsaturatedSteps / m[c])
-                                : static_cast<double>(bound[c]);
-    const double err = acc * std::abs(e->bs_mul[c] * unit - m[c]) + 0.5 * e->out.value();
+    const double err = slope_error[c] + 0.5 * e->out.value();
     if (err > worst) {
       worst = err;
-      worst_channel = static_cast<int>(c);
+      worst_channel = c;
     }
   }
   e->max_error_steps = worst;
+  if (std::getenv("PC_DEBUG")) {
+    const double m_min = *std::min_element(m.begin(), m.end());
+    std::fprintf(stderr, "PCDBG %s in_c=%d out_c=%d k=%dx%d dw=%d spread=%.1f s=%d G=%u/2^%u worst=%.3f ch=%zu M/unit=%.3g C=%d A=%d A'=%d\n",
+      op.label.c_str(), op.in_c, op.out_c, op.kernel_h, op.kernel_w, op.depthwise, m_max/m_min, shift, e->out.scale, e->out.shift, worst, worst_channel, m[worst_channel]/unit, e->bs_mul[worst_channel], folded[worst_channel], e->bs_add[worst_channel]);
+  }
   if (worst > kMaxErrorSteps) {
     return Support::no("per-channel scale spread too wide for one BS multiplier (channel " +
                        std::to_string(worst_channel) + " could be off by " + std::to_string(worst) +
@@ -189,6 +223,7 @@ Status fold_biases(const NpuConv& op, std::vector<int32_t>* out) {
   const Support ok = encode_dpu(op, &e);
   if (!ok.supported) return Status::error(ok.reason);
   // out_c_padded() is a multiple of 32, so groups are whole.
+  a = e.bs_add;
   const size_t groups = a.size() / kBsGroupChannels;
   out->assign(groups * kBsGroupWords, 0);
   for (size_t g = 0; g < groups; ++g) {

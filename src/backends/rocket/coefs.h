@@ -81,7 +81,8 @@ struct DpuEncoding {
   // accumulator.
   bool per_channel = false;
   uint32_t bs_shift = 0;        // BS_MUL_SHIFT_VALUE and BS_MUL_SHIFT_VALUE_NEG
-  std::vector<int16_t> bs_mul;  // per output channel, out_c_padded() entries (0 past out_c)
+  std::vector<int16_t> bs_mul;   // C per output channel, out_c_padded() entries (0 past out_c)
+  std::vector<int32_t> bs_add;   // A' per output channel: the folded bias, re-centred for C's rounding
   // Worst case, over inputs and channels, of |v * out.value() - acc * M[c]|
   // in output steps: the encoding's error before the final rounding. Below
   // 1 keeps every output within one step of exact rounding.

@@ -9,6 +9,7 @@
 #include "backends/reference/backend.h"
 #include "backends/rocket/coefs.h"
 #include "backends/rocket/hw.h"
+#include "backends/rocket/perf_model.h"
 #include "backends/rocket/layout.h"
 #include "backends/rocket/lower.h"
 #include "backends/rocket/regcmd.h"
@@ -68,12 +69,18 @@ class CompiledProgram final : public RocketProgram {
   ProgramStats stats() const override {
     ProgramStats s;
     s.ops = static_cast<int>(graph_.ops.size());
+    s.jobs = stats_.jobs;
     s.tasks = stats_.tasks;
     s.submits = jobs_.empty() ? 0 : 1;
+    s.command_words = stats_.regcmd_words;
     s.macs = macs_;
     const RocketStats r = rocket_stats();
     s.bytes_read = r.bytes_read;
     s.bytes_written = r.bytes_written;
+    s.traffic_simulated = r.simulated;
+    s.estimated_us = estimated_us_ + estimate_submit_overhead_us(s.submits);
+    const PerfAssumptions assumed;
+    s.peak_macs_per_s = assumed.macs_per_cycle * assumed.clock_hz;
     return s;
   }
 
@@ -117,6 +124,7 @@ class CompiledProgram final : public RocketProgram {
   bool fell_back_ = false;
   RocketStats stats_;
   uint64_t macs_ = 0;
+  double estimated_us_ = 0;  // perf_model.h, summed over ops
   bool simulated_stats_ = false;
   kernel::SubmitStats last_;
 };
@@ -214,6 +222,8 @@ Status CompiledProgram::build() {
     job.out_handles.push_back(tensor_bos_[op.output].handle);
     jobs_.push_back(std::move(job));
 
+    OpCost cost;
+    cost.bytes = stats_.bytes_read + stats_.bytes_written;  // traffic before this op
     stats_.tasks += static_cast<int>(n);
     stats_.fused_adds += op.has_addend() && op.source_ops.size() > 1 ? 1 : 0;
     stats_.weight_bytes += weights.size();
@@ -227,6 +237,10 @@ Status CompiledProgram::build() {
     stats_.bytes_read += weights.size() + biases.size() * sizeof(int32_t);
     if (op.has_addend()) stats_.bytes_read += feature_bytes(int64_t{op.out_w} * op.out_h, out_surfaces);
     stats_.bytes_written += feature_bytes(int64_t{op.out_w} * op.out_h, out_surfaces);
+    cost.macs = op.macs();
+    cost.bytes = stats_.bytes_read + stats_.bytes_written - cost.bytes;
+    cost.tasks = static_cast<int>(n);
+    estimated_us_ += estimate_op_us(cost);
   }
   if (!(s = device_->fini_bo(regcmd)).ok()) return s;
   for (int t : graph_.outputs) {

@@ -154,6 +154,15 @@ Status decode_bs_bn(const RegisterFile& regs, bool rdma_enabled, DpuSetup* d) {
     d->bias_constant = static_cast<int32_t>(regs.get<DPU_BS_ALU_CFG>());
   }
   const uint32_t brdma = DPU_RDMA_RDMA_BRDMA_CFG::get_BRDMA_DATA_USE(regs.get<DPU_RDMA_RDMA_BRDMA_CFG>());
+  // The one BS-multiplier form modelled (claimed by third-party hardware
+  // notes, docs §9): the ALU adds A from the data-use-7 stream, then the
+  // product with C[c] from the same stream is shifted by one amount for
+  // both signs.
+  if (d->bs_mul && (!d->bias_from_memory || brdma != kBrdmaAluOwMul)) {
+    return unmodelled<DPU_BS_CFG>("", bs,
+                                  "the BS multiplier is modelled only with the ALU adding A and multiplying by C "
+                                  "from the BRDMA_DATA_USE 7 stream");
+  }
   if (d->bias_from_memory) {
     if (!rdma_enabled) {
       return unmodelled<DPU_BS_CFG>("BS_ALU_SRC", 1, "bias from memory needs DPU_RDMA in the op-enable mask");
@@ -175,13 +184,6 @@ Status decode_bs_bn(const RegisterFile& regs, bool rdma_enabled, DpuSetup* d) {
       return unmodelled<DPU_BS_MUL_CFG>("", mul, "BS multiplier fields set while BS_MUL_BYPASS is 1");
     }
   } else {
-    // The one form modelled (claimed by third-party hardware notes, docs §9):
-    // the ALU adds A from the data-use-7 stream, then v * C[c] from the same
-    // stream, shifted by the same amount for both signs.
-    if (!d->bias_from_memory) {
-      return unmodelled<DPU_BS_CFG>("BS_MUL_BYPASS", 0,
-                                    "the BS multiplier is modelled only after the ALU adds the stream's A");
-    }
     if (!DPU_BS_MUL_CFG::get_BS_MUL_SRC(mul) || DPU_BS_MUL_CFG::get_BS_MUL_OPERAND(mul) ||
         DPU_BS_MUL_CFG::get_BS_TRUNCATE_SRC(mul)) {
       return unmodelled<DPU_BS_MUL_CFG>("", mul,
