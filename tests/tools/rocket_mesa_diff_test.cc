@@ -65,11 +65,15 @@ TEST(RocketMesaDiff, EveryDifferenceFromMesaHasAKnownReason) {
     // pairing or the relocation broke, not that the streams drifted apart.
     EXPECT_GT(d.words_relocated, d.words * 9 / 10) << name;
     EXPECT_TRUE(res.mesa_replay.ok) << name << ": " << res.mesa_replay.error;
+    // The program's own counters (nonstick inspect/bench) match what it submitted.
+    EXPECT_EQ(static_cast<size_t>(res.ours.stats_jobs), res.ours.streams.jobs.size()) << name;
+    EXPECT_EQ(static_cast<uint64_t>(res.ours.stats_tasks), res.ours.streams.task_count()) << name;
+    EXPECT_EQ(res.ours.stats_words, res.ours.streams.word_count()) << name;
   }
   EXPECT_EQ(models, 6);  // the six captured models with submits (goldens README)
 }
 
-class CorruptedStream : public ::testing::Test {
+class RocketMesaDiffCorrupted : public ::testing::Test {
  protected:
   void SetUp() override {
     if (!testing::shared_dir_available()) GTEST_SKIP() << "shared test data not found";
@@ -83,28 +87,28 @@ class CorruptedStream : public ::testing::Test {
   OurModel ours_;
 };
 
-TEST_F(CorruptedStream, WrongStrideIsUnexplained) {
+TEST_F(RocketMesaDiffCorrupted, WrongStrideIsUnexplained) {
   uint64_t* w = our_word(&ours_, 1, r::CNA_CONV_CON3::offset);  // depthwise #1, stride 2
   ASSERT_NE(w, nullptr);
   *w ^= uint64_t{r::CNA_CONV_CON3::CONV_Y_STRIDE(3)} << 16;
   EXPECT_EQ(diff_model(mesa_, ours_).unexplained(), 1);
 }
 
-TEST_F(CorruptedStream, RequantMantissaOffByMoreThanRoundingIsUnexplained) {
+TEST_F(RocketMesaDiffCorrupted, RequantMantissaOffByMoreThanRoundingIsUnexplained) {
   uint64_t* w = our_word(&ours_, 4, r::DPU_OUT_CVT_SCALE::offset);
   ASSERT_NE(w, nullptr);
   *w += uint64_t{8} << 16;  // the mantissa 8 steps away from both encodings
   EXPECT_EQ(diff_model(mesa_, ours_).unexplained(), 1);
 }
 
-TEST_F(CorruptedStream, RelocatedAddressWithWrongOffsetIsUnexplained) {
+TEST_F(RocketMesaDiffCorrupted, RelocatedAddressWithWrongOffsetIsUnexplained) {
   uint64_t* w = our_word(&ours_, 2, r::DPU_DST_BASE_ADDR::offset);
   ASSERT_NE(w, nullptr);
   *w += uint64_t{0x40} << 16;  // same BO, wrong offset
   EXPECT_EQ(diff_model(mesa_, ours_).unexplained(), 1);
 }
 
-TEST_F(CorruptedStream, PadValueOfAPaddedConvolutionIsNotExcused) {
+TEST_F(RocketMesaDiffCorrupted, PadValueOfAPaddedConvolutionIsNotExcused) {
   // Depthwise #1 is 3x3 SAME: its pad value is read, so "pad-unread" must
   // not cover a change there.
   uint64_t* w = our_word(&ours_, 1, r::CNA_PAD_CON1::offset);
@@ -113,7 +117,7 @@ TEST_F(CorruptedStream, PadValueOfAPaddedConvolutionIsNotExcused) {
   EXPECT_EQ(diff_model(mesa_, ours_).unexplained(), 1);
 }
 
-TEST_F(CorruptedStream, MissingJobIsUnexplained) {
+TEST_F(RocketMesaDiffCorrupted, MissingJobIsUnexplained) {
   ours_.streams.jobs.erase(ours_.streams.jobs.begin() + 3);
   ours_.ops.erase(ours_.ops.begin() + 3);
   EXPECT_GE(diff_model(mesa_, ours_).unexplained(), 1);

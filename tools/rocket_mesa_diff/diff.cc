@@ -249,18 +249,18 @@ ModelDiff diff_model(const MesaModel& mesa, const OurModel& ours) {
     md.jobs.push_back(std::move(jd));
   }
   // Jobs of ours that pair with no Mesa job.
-  std::map<int, bool> mesa_nodes;
+  std::map<int, bool> mesa_first;  // the node each Mesa job is paired by
   for (const JobRecord& j : mesa.streams.jobs) {
-    for (int n : j.nodes) mesa_nodes[n] = true;
+    if (!j.nodes.empty()) mesa_first[j.nodes[0]] = true;
   }
   for (const JobRecord& j : ours.streams.jobs) {
-    if (j.nodes.empty() || mesa_nodes.count(j.nodes[0])) continue;
+    if (j.nodes.empty() || mesa_first.count(j.nodes[0])) continue;
     std::string why = kUnexplained;
     auto add = ours.unfused_adds.find(j.nodes[0]);
     const CapturedNode* node = nullptr;
     for (const CapturedNode& n : mesa.nodes) node = n.index == j.nodes[0] ? &n : node;
     if (add != ours.unfused_adds.end() && node && node->delegated) {
-      why = "add-kept-separate: Mesa fuses this ADD (" + add->second + ")";
+      why = "`add-kept-separate`: Mesa fuses this ADD into " + add->second;
     } else if (node && !node->delegated) {
       why = "Mesa leaves this node on the CPU";
     } else {

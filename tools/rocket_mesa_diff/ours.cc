@@ -268,6 +268,9 @@ OurModel run_ours(const std::string& model_path, const std::vector<uint8_t>& inp
       const rocket::RocketStats st = p.program->rocket_stats();
       m.npu_ops += st.npu_ops;
       m.fused_adds += st.fused_adds;
+      m.stats_jobs += st.jobs;
+      m.stats_tasks += st.tasks;
+      m.stats_words += st.regcmd_words;
       m.fell_back |= st.fell_back;
     }
   }

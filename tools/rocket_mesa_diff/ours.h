@@ -46,8 +46,9 @@ struct OurModel {
   uint64_t bo_bytes = 0;
   // Summed over the inference's submits (virtual RK3588 counters: simulated).
   uint64_t dram_read = 0, dram_written = 0, macs = 0;
-  // RocketStats summed over partitions.
-  int npu_ops = 0, fused_adds = 0;
+  // RocketStats summed over partitions (cross-checked against the streams).
+  int npu_ops = 0, fused_adds = 0, stats_jobs = 0, stats_tasks = 0;
+  uint64_t stats_words = 0;
   bool fell_back = false;
 };
 

@@ -244,6 +244,10 @@ std::string render_comparison(const std::vector<ModelResult>& results) {
     else if (note != kMesaNotes.end()) notes.push_back(note->second);
     if (ms && !r.mesa_replay.ok) notes.push_back("Mesa replay failed: " + r.mesa_replay.error);
     if (!u.ran) notes.push_back("nonstick run failed: " + u.error);
+    if (u.ran && (u.stats_jobs != static_cast<int>(u.streams.jobs.size()) ||
+                  u.stats_tasks != static_cast<int>(u.streams.task_count()) || u.stats_words != u.streams.word_count())) {
+      notes.push_back("rocket_stats() disagrees with the submitted streams");
+    }
     if (u.fell_back) notes.push_back("nonstick fell back to the reference backend after a device fault");
     if (!u.unfused_adds.empty()) {
       notes.push_back("nonstick: " + std::to_string(u.fused_adds) + " ADDs fused, " +
