@@ -38,9 +38,8 @@ Status folded_biases(const NpuConv& op, std::vector<int32_t>* out);
 // words:
 //   per-tensor (BRDMA_DATA_USE 1): folded_biases(), one word per channel;
 //   per-channel (BRDMA_DATA_USE 7): per group of 8 output channels, 64 bytes:
-//     int32 A[8] (folded biases) at byte 0, int16 B[8] (per-channel OW
-//     operand, 0: unused) at 32, int16 C[8] (BS multipliers, DpuEncoding::
-//     bs_mul) at 48.
+//     int32 A[8] (DpuEncoding::bs_add) at byte 0, int16 B[8] (per-channel
+//     OW operand, 0: unused) at 32, int16 C[8] (DpuEncoding::bs_mul) at 48.
 // The data-use-7 layout is a third-party claim (docs/virtual-rk3588.md §9).
 Status fold_biases(const NpuConv& op, std::vector<int32_t>* out);
 
@@ -71,21 +70,32 @@ struct DpuEncoding {
   int32_t ew_offset = 0;
 
   // Per-channel requantization (op.per_channel()), in two stages:
-  //   BS:      v = sat32(rne((acc + A[c]) * bs_mul[c] >> bs_shift))
+  //   BS:      v = sat32(rne((acc + bs_add[c]) * bs_mul[c] >> bs_shift))
   //   OUT_CVT: out = round(v * out.scale >> out.shift) + out_offset
-  // so channel c's multiplier is bs_mul[c] * out.value() / 2^bs_shift. The
-  // split: bs_mul takes the channel ratios at full int16 resolution (the
-  // largest channel near 32767), `out` is one fixed 15-bit gain, and
-  // bs_shift is the smallest that keeps v inside int32 and out.shift inside
-  // the OUT_CVT range. The clamps above then act on v, not on the
-  // accumulator.
+  // with acc = sum(x * w) over the raw int8 inputs, so channel c's
+  // multiplier is bs_mul[c] * unit, unit = out.value() / 2^bs_shift. The
+  // split, chosen for precision:
+  //  - unit is the smallest 15-bit-mantissa value with M_max / unit <=
+  //    32767, so bs_mul carries every channel's ratio at full int16
+  //    resolution (the largest channel ~32767; none below 1, so a channel
+  //    with a tiny scale keeps its bias);
+  //  - bs_add is the folded bias re-centred for bs_mul's rounding (see
+  //    coefs.cc), so that rounding error scales with acc alone;
+  //  - bs_shift is the smallest that keeps out.shift <= 26 (the largest
+  //    OUT_CVT shift in Mesa's hardware-run streams) and v inside int32 for
+  //    every input (the BS stage never saturates). One output step is then
+  //    2^11 or more units of v, so the BS stage's own rounding (ties to
+  //    even, as claimed) can only move an output lying within 2^-11 of a
+  //    rounding boundary.
+  // The clamps above act on v, not on the accumulator.
   bool per_channel = false;
-  uint32_t bs_shift = 0;        // BS_MUL_SHIFT_VALUE and BS_MUL_SHIFT_VALUE_NEG
+  uint32_t bs_shift = 0;         // BS_MUL_SHIFT_VALUE and BS_MUL_SHIFT_VALUE_NEG
   std::vector<int16_t> bs_mul;   // C per output channel, out_c_padded() entries (0 past out_c)
-  std::vector<int32_t> bs_add;   // A' per output channel: the folded bias, re-centred for C's rounding
-  // Worst case, over inputs and channels, of |v * out.value() - acc * M[c]|
-  // in output steps: the encoding's error before the final rounding. Below
-  // 1 keeps every output within one step of exact rounding.
+  std::vector<int32_t> bs_add;   // A per output channel (the stream's ALU operand)
+  // Worst case, over inputs whose exact output is not clamped and over
+  // channels, of |v * out.value() - exact output| in output steps: the
+  // encoding's error before the final rounding. Below 1 keeps every output
+  // within one step of TFLite; encode_dpu refuses above 0.5.
   double max_error_steps = 0;
 };
 Support encode_dpu(const NpuConv& op, DpuEncoding* out);

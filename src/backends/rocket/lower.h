@@ -12,6 +12,8 @@
 //                              other through the DPU's element-wise stage.
 // All values are in the NPU's signed int8 domain: uint8 tensors are moved
 // there by subtracting 128 (rocket.md §3.8); int8 tensors are used as is.
+// Int8 per-channel filters keep one multiplier per output channel
+// (channel_multipliers), requantized on the DPU's BS multiplier (coefs.h).
 //
 // Geometry uses the NHWC axes directly: width = dims[2] (the contiguous
 // axis), height = dims[1] (Mesa swaps them; rocket.md §3.6).

@@ -102,10 +102,6 @@ TEST(RocketSupports, RefusalsNameTheLimit) {
   s.in = {2, 8, 8, 4};
   expect_refused(conv(s), "batch > 1 not supported");
   s = {};
-  s.dtype = DType::kInt8;
-  s.per_channel_varied = true;
-  expect_refused(conv(s), "per-channel requantization encoding not established");
-  s = {};
   s.in = {1, 4, 2050, 4};
   s.kh = s.kw = 1;
   expect_refused(conv(s), "input width exceeds the NPU's 2047");

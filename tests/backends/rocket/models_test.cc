@@ -36,8 +36,8 @@ const ModelCase kModels[] = {
     {"mobilenet_v1_0.75_192_quant", 28, 5, 20, "no NPU lowering for this op"},  // [5, 8]; row-split layers
     {"mobilenet_v2_1.0_224_quant", 63, 22, 20, "no NPU lowering for this op"},  // [22, 8]
     {"mobilenet_v1_224_head_layers_quant", 1, 1, 10, "no NPU lowering for this op"},
-    // int8 per-channel convolutions stay on the CPU; only the 10 ADDs run here.
-    {"tf2_mobilenet_v2_1.0_224_ptq", 10, 6, 20, "per-channel requantization encoding not established"},  // [6, 5]
+    // int8 per-channel: encoding from third-party notes, modelled (docs/virtual-rk3588.md §9).
+    {"tf2_mobilenet_v2_1.0_224_ptq", 63, 12, 20, "no NPU lowering for this op"},  // [12, 9]
 };
 
 class RocketModel : public ::testing::TestWithParam<ModelCase> {};
