@@ -9,11 +9,11 @@
 //  - the axis yields ceil((end - begin) / stride) elements.
 // Empty axes, ellipsis_mask and new_axis_mask are refused. The slice is a
 // strided view of the input, copied row by row in output order.
-#include <cstring>
 #include <limits>
 #include <string>
 
 #include "backends/reference/kernel.h"
+#include "backends/reference/strided_view.h"
 
 namespace nonstick::reference {
 namespace {
@@ -89,71 +89,20 @@ Support check_slice(const ir::Graph& g, const ir::Operation& op) {
   return Support::yes();
 }
 
-// Copies a strided view of the input row by row: row_starts holds the input
-// offset of each output row, row elements are `step` apart.
-template <typename T>
-class GatherKernel final : public Kernel {
- public:
-  GatherKernel(int input, int output, std::vector<int64_t> row_starts, int64_t row, int64_t step)
-      : input_(input), output_(output), row_starts_(std::move(row_starts)), row_(row), step_(step) {}
-
-  void run(const TensorMemory& memory) const override {
-    const T* src = memory.get<T>(input_);
-    T* dst = memory.get<T>(output_);
-    for (int64_t start : row_starts_) {
-      const T* from = src + start;
-      if (step_ == 1) {
-        std::memcpy(dst, from, static_cast<size_t>(row_) * sizeof(T));
-      } else {
-        for (int64_t j = 0; j < row_; ++j) dst[j] = from[j * step_];
-      }
-      dst += row_;
-    }
-  }
-
- private:
-  int input_, output_;
-  std::vector<int64_t> row_starts_;
-  int64_t row_, step_;
-};
-
-template <typename T>
-std::unique_ptr<Kernel> make_slice(const ir::Graph& g, const ir::Operation& op) {
+std::unique_ptr<Kernel> create_slice(const ir::Graph& g, const ir::Operation& op, Numerics) {
   const ir::Tensor& in = *g.input(op, 0);
   const auto& p = op.get<ir::StridedSliceParams>();
-  const size_t rank = in.shape.size();
-  std::vector<int64_t> in_stride(rank, 1);
-  for (size_t d = rank - 1; d-- > 0;) in_stride[d] = in_stride[d + 1] * in.shape[d + 1];
-  std::vector<AxisSlice> axes;
-  int64_t rows = 1;  // every axis is non-empty (checked)
-  for (size_t d = 0; d < rank; ++d) {
-    axes.push_back(slice_axis(p, d, in.shape[d]));
-    if (d + 1 < rank) rows *= axes.back().count;
+  const std::vector<int64_t> in_stride = dense_strides(in.shape);
+  int64_t base = 0;
+  std::vector<int64_t> counts, steps;
+  for (size_t d = 0; d < in.shape.size(); ++d) {
+    const AxisSlice a = slice_axis(p, d, in.shape[d]);
+    base += a.start * in_stride[d];
+    counts.push_back(a.count);
+    steps.push_back(a.stride * in_stride[d]);
   }
-  std::vector<int64_t> starts;
-  starts.reserve(static_cast<size_t>(rows));
-  std::vector<int64_t> index(rank, 0);
-  for (int64_t r = 0; r < rows; ++r) {
-    int64_t offset = 0;
-    for (size_t d = 0; d < rank; ++d) {
-      offset += (axes[d].start + index[d] * axes[d].stride) * in_stride[d];
-    }
-    starts.push_back(offset);
-    for (size_t d = rank - 1; d-- > 0;) {
-      if (++index[d] < axes[d].count) break;
-      index[d] = 0;
-    }
-  }
-  return std::make_unique<GatherKernel<T>>(op.inputs[0], op.outputs[0], std::move(starts),
-                                           axes.back().count, axes.back().stride);
-}
-
-std::unique_ptr<Kernel> create_slice(const ir::Graph& g, const ir::Operation& op, Numerics) {
-  switch (ir::dtype_size(g.output(op, 0).dtype)) {
-    case 1: return make_slice<uint8_t>(g, op);
-    case 2: return make_slice<uint16_t>(g, op);
-    default: return make_slice<uint32_t>(g, op);
-  }
+  return make_strided_view(ir::dtype_size(g.output(op, 0).dtype), op.inputs[0], op.outputs[0], base, counts,
+                           steps);
 }
 
 }  // namespace
