@@ -12,44 +12,21 @@
 // zero instead (TFLite's own double rounding); its int8 path matches 2.9.
 #include <variant>
 
-#include "backends/reference/conv_util.h"
+#include "backends/reference/conv_common.h"
 
 namespace nonstick::reference {
 namespace {
 
 using ir::DType;
 
-Support operands(const ir::Graph& g, const ir::Operation& op, WeightedOperands* o) {
-  Support s = weighted_operands(g, op, o);
-  if (s.supported && !std::holds_alternative<ir::ConvParams>(op.params)) {
-    return Support::no("missing convolution params");
-  }
-  return s;
-}
-
-Window conv_window(const ir::Tensor& in, const ir::Tensor& filter, const ir::ConvParams& p) {
-  Window w;
-  w.batches = in.dim(0);
-  w.h = window_dim(p.padding, in.dim(1), filter.dim(1), p.stride_h, p.dilation_h);
-  w.w = window_dim(p.padding, in.dim(2), filter.dim(2), p.stride_w, p.dilation_w);
-  w.in_channels = in.dim(3);
-  w.out_channels = filter.dim(0);
-  return w;
-}
-
 Support check_conv(const ir::Graph& g, const ir::Operation& op) {
   WeightedOperands o;
-  Support s = operands(g, op, &o);
+  Support s = conv_operands(g, op, &o);
   if (!s.supported) return s;
-  if (!(s = check_activation_pair(*o.input, *o.output)).supported) return s;
-  if (o.input->rank() != 4 || o.filter->rank() != 4) return Support::no("input and filter must be 4-D");
-  if (!(s = check_weights(*o.input, *o.filter, o.bias, *o.output, 0, true)).supported) return s;
   const auto& p = op.get<ir::ConvParams>();
-  if (p.stride_w < 1 || p.stride_h < 1 || p.dilation_w < 1 || p.dilation_h < 1) {
-    return Support::no("strides and dilations must be positive");
-  }
+  if (!(s = check_conv_operands(o, p, 0)).supported) return s;
   if (o.filter->dim(3) != o.input->dim(3)) return Support::no("filter depth differs from input channels");
-  if (!conv_window(*o.input, *o.filter, p).matches(*o.output)) {
+  if (!conv_window(*o.input, *o.filter, p, o.filter->dim(0)).matches(*o.output)) {
     return Support::no("output shape does not match the convolution window");
   }
   return Support::yes();
@@ -59,21 +36,9 @@ template <typename T>
 class ConvKernel final : public Kernel {
  public:
   ConvKernel(const ir::Operation& op, const WeightedOperands& o, TieRounding ties)
-      : input_(op.inputs[0]), output_(op.outputs[0]), ties_(ties),
-        window_(conv_window(*o.input, *o.filter, op.get<ir::ConvParams>())),
-        input_offset_(-o.input->quant.zero_point()), output_zero_point_(o.output->quant.zero_point()),
-        range_(activation_range(op.get<ir::ConvParams>().activation, o.output->dtype, o.output->quant.scale(),
-                                o.output->quant.zero_point())),
-        bias_(bias_values(o.bias, window_.out_channels)),
-        multipliers_(channel_multipliers(
-            *o.input, *o.filter, *o.output, window_.out_channels,
-            o.input->dtype == DType::kUInt8 ? ScaleProduct::kFloat : ScaleProduct::kDouble)) {
-    // Weights with their zero point removed, OHWI as in the model.
-    const int32_t filter_offset = -o.filter->quant.zero_point();
-    auto raw = o.filter->values<T>();
-    filter_.reserve(raw.size());
-    for (T v : raw) filter_.push_back(static_cast<int16_t>(v + filter_offset));
-  }
+      : input_(op.inputs[0]), output_(op.outputs[0]),
+        window_(conv_window(*o.input, *o.filter, op.get<ir::ConvParams>(), o.filter->dim(0))),
+        arithmetic_(make_conv_arithmetic<T>(op, o, window_.out_channels, ties)) {}
 
   void run(const TensorMemory& memory) const override {
     const T* in = memory.get<T>(input_);
@@ -89,7 +54,7 @@ class ConvKernel final : public Kernel {
         for (int ox = 0; ox < ww.out; ++ox) {
           const int x0 = ox * ww.stride - ww.pad;
           for (int oc = 0; oc < window_.out_channels; ++oc) {
-            const int16_t* filter = filter_.data() + static_cast<size_t>(oc) * filter_size;
+            const int16_t* filter = arithmetic_.filter.data() + static_cast<size_t>(oc) * filter_size;
             int32_t acc = 0;
             for (int ky = 0; ky < wh.filter; ++ky) {
               const int iy = y0 + ky * wh.dilation;
@@ -99,12 +64,12 @@ class ConvKernel final : public Kernel {
                 if (ix < 0 || ix >= ww.in) continue;
                 const T* src = in + ((static_cast<size_t>(b) * wh.in + iy) * ww.in + ix) * channels;
                 const int16_t* f = filter + (static_cast<size_t>(ky) * ww.filter + kx) * channels;
-                for (int c = 0; c < channels; ++c) acc += (static_cast<int32_t>(src[c]) + input_offset_) * f[c];
+                for (int c = 0; c < channels; ++c) {
+                  acc += (static_cast<int32_t>(src[c]) + arithmetic_.input_offset) * f[c];
+                }
               }
             }
-            acc += bias_[static_cast<size_t>(oc)];
-            acc = requantize_accumulator(acc, multipliers_[static_cast<size_t>(oc)], ties_) + output_zero_point_;
-            *out++ = clamp_to<T>(acc, range_.min, range_.max);
+            *out++ = static_cast<T>(arithmetic_.finish(acc, oc));
           }
         }
       }
@@ -113,18 +78,13 @@ class ConvKernel final : public Kernel {
 
  private:
   int input_, output_;
-  TieRounding ties_;
   Window window_;
-  int32_t input_offset_, output_zero_point_;
-  ActivationRange range_;
-  std::vector<int16_t> filter_;
-  std::vector<int32_t> bias_;
-  std::vector<QuantizedMultiplier> multipliers_;
+  ConvArithmetic arithmetic_;
 };
 
 std::unique_ptr<Kernel> create_conv(const ir::Graph& g, const ir::Operation& op, Numerics numerics) {
   WeightedOperands o;
-  operands(g, op, &o);
+  conv_operands(g, op, &o);
   if (o.input->dtype == DType::kUInt8) {
     // tflite-runtime 2.14's uint8 path does not end in ruy's output stage.
     const TieRounding ties =
