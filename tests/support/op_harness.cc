@@ -13,6 +13,7 @@
 #include <map>
 #include <sstream>
 
+#include "backends/reference/backend.h"
 #include "delegate/delegate.h"
 #include "support/model_writer.h"
 #include "support/random_data.h"
@@ -268,6 +269,26 @@ bool expect_matches_tflite(const ir::Graph& graph, const HarnessOptions& options
     }
   }
   return ok;
+}
+
+void expect_same_reference_output(const ir::Graph& a, const ir::Graph& b) {
+  auto backend = reference::create_reference_backend();
+  std::vector<std::vector<uint8_t>> outputs;
+  for (const ir::Graph* g : {&a, &b}) {
+    std::unique_ptr<Program> program;
+    const Status s = backend->compile(*g, &program);
+    ASSERT_TRUE(s.ok()) << s.message();
+    const ir::Tensor& in = g->tensor(g->inputs[0]);
+    double lo, hi;
+    dtype_range(in.dtype, &lo, &hi);
+    Rng rng(5);
+    const std::vector<uint8_t> data = random_values(in.dtype, in.num_elements(), lo, hi, &rng);
+    ASSERT_TRUE(program->set_input(0, data.data(), data.size()).ok());
+    ASSERT_TRUE(program->invoke().ok());
+    outputs.emplace_back(g->tensor(g->outputs[0]).num_bytes());
+    ASSERT_TRUE(program->get_output(0, outputs.back().data(), outputs.back().size()).ok());
+  }
+  EXPECT_EQ(outputs[0], outputs[1]) << "no-bias output differs from zero-bias output";
 }
 
 }  // namespace nonstick::testing

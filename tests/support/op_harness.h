@@ -63,4 +63,10 @@ bool expect_matches_tflite(const ir::Graph& graph, const HarnessOptions& options
 // The CPU-only result, for tests that need TFLite's numbers themselves.
 std::vector<std::vector<uint8_t>> run_tflite_cpu(const ir::Graph& graph, uint32_t input_seed);
 
+// Runs two single-input graphs on the reference backend with the same
+// full-range random input and expects identical output bytes: for cases
+// TFLite cannot load (e.g. a convolution without bias) but that must equal
+// an equivalent graph it can.
+void expect_same_reference_output(const ir::Graph& a, const ir::Graph& b);
+
 }  // namespace nonstick::testing

@@ -15,6 +15,7 @@
 
 #include "backends/backend.h"
 #include "support/op_harness.h"
+#include "support/test_names.h"
 
 namespace nonstick::testing {
 namespace {
@@ -33,22 +34,6 @@ struct UnaryCase {
   std::vector<int32_t> shape;
   Quant in, out;
 };
-
-std::string num(double v) {
-  char buf[32];
-  std::snprintf(buf, sizeof buf, "%g", v);
-  std::string s;
-  for (const char* c = buf; *c; ++c) {
-    if (*c == '.') {
-      s += 'p';
-    } else if (*c == '-') {
-      s += 'm';
-    } else {
-      s += *c;
-    }
-  }
-  return s;
-}
 
 std::string unary_name(const UnaryCase& c) {
   std::string name =

@@ -14,6 +14,7 @@
 
 #include "backends/reference/backend.h"
 #include "support/op_harness.h"
+#include "support/test_names.h"
 #include "support/random_data.h"
 
 namespace nonstick::testing {
@@ -43,24 +44,6 @@ struct DepthwiseCase {
   float out_factor = 0;
   int32_t out_zp = 130;
 };
-
-std::string num(double v) {
-  std::ostringstream s;
-  s << v;
-  std::string r;
-  for (char c : s.str()) r += c == '.' ? 'p' : (c == '-' ? 'm' : c);
-  return r;
-}
-
-std::string act_name(Activation a) {
-  switch (a) {
-    case Activation::kNone: return "none";
-    case Activation::kRelu: return "relu";
-    case Activation::kRelu6: return "relu6";
-    case Activation::kReluN1To1: return "relun1to1";
-  }
-  return "?";
-}
 
 float out_factor(const DepthwiseCase& c) {
   if (c.out_factor > 0) return c.out_factor;
@@ -92,28 +75,6 @@ std::vector<float> channel_scales(float base, int channels) {
 }
 
 enum class Bias { kRandom, kZero, kAbsent };
-
-// Runs two single-input graphs on the reference backend with the same input
-// and expects the same output bytes.
-void expect_same_reference_output(const ir::Graph& a, const ir::Graph& b) {
-  auto backend = reference::create_reference_backend();
-  std::vector<std::vector<uint8_t>> outputs;
-  for (const ir::Graph* g : {&a, &b}) {
-    std::unique_ptr<Program> program;
-    const Status s = backend->compile(*g, &program);
-    ASSERT_TRUE(s.ok()) << s.message();
-    const ir::Tensor& in = g->tensor(g->inputs[0]);
-    double lo, hi;
-    dtype_range(in.dtype, &lo, &hi);
-    Rng rng(5);
-    const std::vector<uint8_t> data = random_values(in.dtype, in.num_elements(), lo, hi, &rng);
-    ASSERT_TRUE(program->set_input(0, data.data(), data.size()).ok());
-    ASSERT_TRUE(program->invoke().ok());
-    outputs.emplace_back(g->tensor(g->outputs[0]).num_bytes());
-    ASSERT_TRUE(program->get_output(0, outputs.back().data(), outputs.back().size()).ok());
-  }
-  EXPECT_EQ(outputs[0], outputs[1]) << "no-bias output differs from zero-bias output";
-}
 
 ir::Graph depthwise_graph(const DepthwiseCase& c, Bias bias_kind) {
   const DType dtype = c.weights == Weights::kUInt8 ? DType::kUInt8 : DType::kInt8;

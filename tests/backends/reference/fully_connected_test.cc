@@ -13,6 +13,7 @@
 
 #include "backends/reference/kernel.h"
 #include "support/op_harness.h"
+#include "support/test_names.h"
 
 namespace nonstick::testing {
 namespace {
@@ -34,24 +35,6 @@ struct FcCase {
   float out_factor = 0;     // output scale / (in_scale * filter_scale); 0 = fit the data
   int32_t out_zp = 130;
 };
-
-std::string num(double v) {
-  std::ostringstream s;
-  s << v;
-  std::string r;
-  for (char c : s.str()) r += c == '.' ? 'p' : (c == '-' ? 'm' : c);
-  return r;
-}
-
-std::string act_name(Activation a) {
-  switch (a) {
-    case Activation::kNone: return "none";
-    case Activation::kRelu: return "relu";
-    case Activation::kRelu6: return "relu6";
-    case Activation::kReluN1To1: return "relun1to1";
-  }
-  return "?";
-}
 
 float out_factor(const FcCase& c) {
   return c.out_factor > 0 ? c.out_factor : 70.0f * std::sqrt(static_cast<float>(c.depth));

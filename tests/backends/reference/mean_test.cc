@@ -15,6 +15,7 @@
 
 #include "backends/reference/kernel.h"
 #include "support/op_harness.h"
+#include "support/test_names.h"
 
 namespace nonstick::testing {
 namespace {
@@ -31,14 +32,6 @@ struct MeanCase {
   float out_scale = 0.05f;
   int32_t out_zp = 0;
 };
-
-std::string num(double v) {
-  std::ostringstream s;
-  s << v;
-  std::string r;
-  for (char c : s.str()) r += c == '.' ? 'p' : (c == '-' ? 'm' : c);
-  return r;
-}
 
 std::string mean_name(const ::testing::TestParamInfo<MeanCase>& info) {
   const MeanCase& c = info.param;

@@ -12,6 +12,7 @@
 
 #include "backends/reference/kernel.h"
 #include "support/op_harness.h"
+#include "support/test_names.h"
 
 namespace nonstick::testing {
 namespace {
@@ -32,24 +33,6 @@ struct PoolCase {
   float scale = 0.05f;
   int32_t zp = 120;
 };
-
-std::string num(double v) {
-  std::ostringstream s;
-  s << v;
-  std::string r;
-  for (char c : s.str()) r += c == '.' ? 'p' : (c == '-' ? 'm' : c);
-  return r;
-}
-
-std::string act_name(Activation a) {
-  switch (a) {
-    case Activation::kNone: return "none";
-    case Activation::kRelu: return "relu";
-    case Activation::kRelu6: return "relu6";
-    case Activation::kReluN1To1: return "relun1to1";
-  }
-  return "?";
-}
 
 std::string pool_name(const ::testing::TestParamInfo<PoolCase>& info) {
   const PoolCase& c = info.param;

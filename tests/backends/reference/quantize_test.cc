@@ -14,6 +14,7 @@
 
 #include "backends/backend.h"
 #include "support/op_harness.h"
+#include "support/test_names.h"
 
 namespace nonstick::testing {
 namespace {
@@ -32,22 +33,6 @@ struct ConvertCase {
   std::vector<int32_t> shape;
   Quant in, out;  // the float side's entry is unused
 };
-
-std::string num(double v) {
-  char buf[32];
-  std::snprintf(buf, sizeof buf, "%g", v);
-  std::string s;
-  for (const char* c = buf; *c; ++c) {
-    if (*c == '.') {
-      s += 'p';
-    } else if (*c == '-') {
-      s += 'm';
-    } else {
-      s += *c;
-    }
-  }
-  return s;
-}
 
 std::string side(DType t, Quant q) {
   std::string name(ir::dtype_name(t));

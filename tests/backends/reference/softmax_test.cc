@@ -14,6 +14,7 @@
 
 #include "backends/backend.h"
 #include "support/op_harness.h"
+#include "support/test_names.h"
 
 namespace nonstick::testing {
 namespace {
@@ -32,22 +33,6 @@ struct SoftmaxCase {
 };
 
 // 0.0146362 -> "0p0146362", -53 -> "m53": names GoogleTest accepts.
-std::string num(double v) {
-  char buf[32];
-  std::snprintf(buf, sizeof buf, "%g", v);
-  std::string s;
-  for (const char* c = buf; *c; ++c) {
-    if (*c == '.') {
-      s += 'p';
-    } else if (*c == '-') {
-      s += 'm';
-    } else {
-      s += *c;
-    }
-  }
-  return s;
-}
-
 std::string softmax_name(const SoftmaxCase& c) {
   std::string name = std::string(ir::dtype_name(c.dtype)) + "_";
   for (size_t i = 0; i < c.shape.size(); ++i) name += (i ? "x" : "") + std::to_string(c.shape[i]);
