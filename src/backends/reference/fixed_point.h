@@ -42,11 +42,6 @@ inline QuantizedMultiplier quantize_multiplier(double real) {
   return q;
 }
 
-// Same, for multipliers known to be > 1 (TFLite asserts shift >= 0 there).
-inline QuantizedMultiplier quantize_multiplier_greater_than_one(double real) {
-  return quantize_multiplier(real);
-}
-
 inline int32_t saturating_rounding_doubling_high_mul(int32_t a, int32_t b) {
   const bool overflow = a == b && a == std::numeric_limits<int32_t>::min();
   const int64_t ab = static_cast<int64_t>(a) * static_cast<int64_t>(b);
@@ -74,18 +69,6 @@ inline int32_t multiply_by_quantized_multiplier(int32_t x, int32_t multiplier, i
 
 inline int32_t multiply_by_quantized_multiplier(int32_t x, QuantizedMultiplier q) {
   return multiply_by_quantized_multiplier(x, q.multiplier, q.shift);
-}
-
-// x * multiplier * 2^shift rounded once, half up (ruy, TFLITE_SINGLE_ROUNDING).
-inline int32_t multiply_by_quantized_multiplier_single_round(int32_t x, int32_t multiplier,
-                                                             int shift) {
-  const int total_shift = 31 - shift;
-  const int64_t round = int64_t{1} << (total_shift - 1);
-  int64_t result = static_cast<int64_t>(x) * multiplier + round;
-  result >>= total_shift;
-  if (result > std::numeric_limits<int32_t>::max()) return std::numeric_limits<int32_t>::max();
-  if (result < std::numeric_limits<int32_t>::min()) return std::numeric_limits<int32_t>::min();
-  return static_cast<int32_t>(result);
 }
 
 template <typename T>
