@@ -3,9 +3,9 @@
 //                 /dev/accel node of that driver is present, else the virtual
 //                 RK3588 (simulated, the same command streams and UAPI bytes).
 //   "reference" - the reference kernels on the host CPU.
-//   "auto"      - real rocket hardware when present, else the reference
-//                 backend: a machine without an NPU never silently runs the
-//                 (slow) simulator.
+//   "auto"      - real rocket hardware when present, else the virtual
+//                 RK3588, so a laptop or CI runs the same compiler and command
+//                 streams a board would (every report labels it "simulated").
 #include <string>
 
 #include "backends/backend.h"
@@ -23,7 +23,6 @@ std::unique_ptr<Backend> create_backend(std::string_view name, std::string* erro
   if (name == "auto" || name == "rocket") {
     std::string why;
     if (auto device = kernel::open_rocket_device(&why)) return create_rocket_backend(std::move(device), config);
-    if (name == "auto") return reference::create_reference_backend(config.numerics);
     return create_rocket_backend(virt::open_virtual_rk3588(), config);
   }
   if (name == "reference") return reference::create_reference_backend(config.numerics);

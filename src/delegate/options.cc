@@ -16,8 +16,9 @@ struct Key {
 
 constexpr Key kKeys[] = {
     {"device", "NONSTICK_DEVICE",
-     "auto | reference | <hardware backend>. auto: NPU hardware when present, else the reference "
-     "backend on the host CPU"},
+     "auto | reference | rocket. auto: NPU hardware when present, else the virtual RK3588 "
+     "(simulated); reference: the reference kernels on the host CPU; rocket: the RK3588 NPU, "
+     "else the virtual one"},
     {"log_level", "NONSTICK_LOG_LEVEL",
      "quiet | info | placement | debug (or 0-3). info: one summary line; placement: the per-node "
      "table"},

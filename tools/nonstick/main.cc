@@ -16,7 +16,7 @@ void usage() {
       "  nonstick inspect  --model M [--device D] [--json]\n"
       "  nonstick bench    --model M [--iterations N] [--device D] [--threads T]\n"
       "\n"
-      "devices: auto (NPU hardware when present, else reference), reference\n"
+      "devices: auto (NPU hardware when present, else the virtual RK3588), rocket, reference\n"
       "delegate options (also for tflite.load_delegate):\n%s",
       nonstick::options_help().c_str());
 }

@@ -70,7 +70,7 @@ TEST(RocketSupports, BackendNameAndDescription) {
   std::string why;
   if (!kernel::open_rocket_device(&why)) {
     EXPECT_EQ(backend->description(), "virtual RK3588 (simulated)");
-    EXPECT_EQ(create_backend("auto", &error)->name(), "reference");
+    EXPECT_EQ(create_backend("auto", &error)->description(), "virtual RK3588 (simulated)");
   } else {
     EXPECT_EQ(backend->description().rfind("RK3588 NPU via /dev/accel/accel", 0), 0u);
     EXPECT_EQ(create_backend("auto", &error)->name(), "rocket");
