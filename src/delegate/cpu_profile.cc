@@ -7,6 +7,15 @@
 namespace nonstick {
 namespace {
 
+// TFLite 2.9's kernels round differently on arm64 (NEON code paths), so the
+// profile of a 2.9 host depends on the architecture this delegate runs on,
+// which is the host's.
+#if defined(__aarch64__)
+constexpr reference::Numerics kTflite29Here = reference::Numerics::kTflite29Arm64;
+#else
+constexpr reference::Numerics kTflite29Here = reference::Numerics::kTflite29;
+#endif
+
 reference::Numerics to_numerics(HostRuntime r) {
   switch (r) {
     case HostRuntime::kTfliteRuntime214: return reference::Numerics::kTfliteRuntime214;
@@ -14,7 +23,7 @@ reference::Numerics to_numerics(HostRuntime r) {
     case HostRuntime::kTflite29:
     case HostRuntime::kUnknown: break;
   }
-  return reference::Numerics::kTflite29;
+  return kTflite29Here;
 }
 
 // The TFLite build that holds `address`, judged like detect_host_runtime()
@@ -47,15 +56,15 @@ HostRuntimeInfo runtime_at(const void* address) {
 }  // namespace
 
 CpuProfileChoice choose_cpu_profile(const std::string& option, const void* host_code) {
-  HostRuntime named;
-  if (option != "auto" && parse_host_runtime(option, &named)) {
-    return {to_numerics(named), "cpu_profile=" + option};
+  reference::Numerics named;
+  if (option != "auto" && reference::parse_numerics(option, &named)) {
+    return {named, "cpu_profile=" + option};
   }
   HostRuntimeInfo host = runtime_at(host_code);
   if (host.runtime == HostRuntime::kUnknown) host = detect_host_runtime();
   if (host.runtime == HostRuntime::kUnknown) {
-    return {reference::Numerics::kTflite29, "auto: host TFLite not recognised (" + host.evidence +
-                                                "); assuming tflite-2.9"};
+    return {kTflite29Here, "auto: host TFLite not recognised (" + host.evidence + "); assuming " +
+                               reference::numerics_name(kTflite29Here)};
   }
   return {to_numerics(host.runtime), "auto: " + host.evidence};
 }

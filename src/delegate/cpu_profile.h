@@ -18,7 +18,9 @@ struct CpuProfileChoice {
 // function), or null before one is known: its library decides when it is a
 // known one, since one process can load several TFLite builds (pytest with
 // both Python runtimes imported); otherwise the libraries loaded in the
-// process do, and an unrecognised host means tflite-2.9.
+// process do, and an unrecognised host means tflite-2.9. A 2.9 host on arm64
+// means tflite-2.9-arm64 (checked at compile time: the delegate and its host
+// share the architecture).
 CpuProfileChoice choose_cpu_profile(const std::string& option, const void* host_code);
 
 }  // namespace nonstick

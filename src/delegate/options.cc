@@ -3,7 +3,7 @@
 #include <cstdlib>
 #include <sstream>
 
-#include "delegate/host_runtime.h"
+#include "backends/reference/numerics.h"
 
 namespace nonstick {
 namespace {
@@ -28,8 +28,9 @@ constexpr Key kKeys[] = {
     {"disable_ops", "NONSTICK_DISABLE_OPS",
      "comma-separated TFLite op names kept on the CPU, e.g. SOFTMAX,MEAN"},
     {"cpu_profile", "NONSTICK_CPU_PROFILE",
-     "auto | tflite-2.9 | tflite-runtime-2.14 | litert: whose integer rounding the reference "
-     "backend reproduces. auto: the TFLite build hosting the delegate (tflite-2.9 if unrecognised)"},
+     "auto | tflite-2.9 | tflite-2.9-arm64 | tflite-runtime-2.14 | litert: whose integer rounding "
+     "the reference backend reproduces. auto: the TFLite build hosting the delegate (tflite-2.9, or "
+     "tflite-2.9-arm64 on arm64, if unrecognised)"},
     {"inject_failure", "NONSTICK_INJECT_FAILURE",
      "testing aid: none | compile (partitions fail to compile, nodes stay on the CPU) | invoke "
      "(delegated invokes fail)"},
@@ -79,9 +80,10 @@ bool apply(const std::string& key, const std::string& value, DelegateOptions* o,
       if (!item.empty()) o->disabled_ops.push_back(item);
     }
   } else if (key == "cpu_profile") {
-    HostRuntime runtime;
-    if (value != "auto" && !parse_host_runtime(value, &runtime)) {
-      *error = "option cpu_profile: '" + value + "' is not auto|tflite-2.9|tflite-runtime-2.14|litert";
+    reference::Numerics numerics;
+    if (value != "auto" && !reference::parse_numerics(value, &numerics)) {
+      *error = "option cpu_profile: '" + value +
+               "' is not auto|tflite-2.9|tflite-2.9-arm64|tflite-runtime-2.14|litert";
       return false;
     }
     o->cpu_profile = value;

@@ -17,7 +17,7 @@ struct DelegateOptions {
   int min_partition_ops = 1;     // smaller partitions stay on the CPU
   std::vector<std::string> disabled_ops;  // TFLite op names forced onto the CPU
   // Whose integer rounding the reference backend reproduces: auto (the TFLite
-  // build hosting the delegate) | tflite-2.9 | tflite-runtime-2.14 | litert.
+  // build hosting the delegate) | tflite-2.9 | tflite-2.9-arm64 | tflite-runtime-2.14 | litert.
   std::string cpu_profile = "auto";
   // Testing aid for applications' fallback paths: "compile" makes every
   // partition fail to compile (all nodes stay on the CPU), "invoke" makes

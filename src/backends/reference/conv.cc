@@ -10,6 +10,10 @@
 // int8 ones from the double product (TFLite's kernel_util does both).
 // tflite-runtime 2.14's uint8 path rounds that final shift half away from
 // zero instead (TFLite's own double rounding); its int8 path matches 2.9.
+// The arm64 build of 2.9 (ruy's NEON kernels) rounds the exact product
+// x * M * 2^(shift - 31) once, half up, for both dtypes, except for a
+// single output pixel, which TFLite's own GEMV computes (see
+// arm64_gemm_rounding).
 #include <variant>
 
 #include "backends/reference/conv_common.h"
@@ -85,6 +89,13 @@ class ConvKernel final : public Kernel {
 std::unique_ptr<Kernel> create_conv(const ir::Graph& g, const ir::Operation& op, Numerics numerics) {
   WeightedOperands o;
   conv_operands(g, op, &o);
+  if (numerics == Numerics::kTflite29Arm64) {
+    const Window w = conv_window(*o.input, *o.filter, op.get<ir::ConvParams>(), o.filter->dim(0));
+    const TieRounding ties = arm64_gemm_rounding(w.out_channels, int64_t{w.h.filter} * w.w.filter * w.in_channels,
+                                                 int64_t{w.batches} * w.h.out * w.w.out);
+    if (o.input->dtype == DType::kUInt8) return std::make_unique<ConvKernel<uint8_t>>(op, o, ties);
+    return std::make_unique<ConvKernel<int8_t>>(op, o, ties);
+  }
   if (o.input->dtype == DType::kUInt8) {
     // tflite-runtime 2.14's uint8 path does not end in ruy's output stage.
     const TieRounding ties =

@@ -49,12 +49,12 @@ struct ConvArithmetic {
   std::vector<int16_t> filter;  // weights minus their zero point, model layout
   std::vector<int32_t> bias;
   std::vector<QuantizedMultiplier> multipliers;
-  TieRounding ties = TieRounding::kUp;
+  std::vector<TieRounding> ties;  // per output channel: TFLite's vector code may stop short of the last ones
 
   // Requantizes one output channel's accumulator (bias not yet added).
   int32_t finish(int32_t acc, int channel) const {
     const auto c = static_cast<size_t>(channel);
-    const int32_t v = requantize_accumulator(acc + bias[c], multipliers[c], ties) + output_zero_point;
+    const int32_t v = requantize_accumulator(acc + bias[c], multipliers[c], ties[c]) + output_zero_point;
     return std::clamp(v, range.min, range.max);
   }
 };
@@ -76,7 +76,7 @@ ConvArithmetic make_conv_arithmetic(const ir::Operation& op, const WeightedOpera
   auto raw = o.filter->values<T>();
   a.filter.reserve(raw.size());
   for (T v : raw) a.filter.push_back(static_cast<int16_t>(v + filter_offset));
-  a.ties = ties;
+  a.ties.assign(static_cast<size_t>(out_channels), ties);
   return a;
 }
 

@@ -190,15 +190,53 @@ inline int32_t multiply_by_quantized_multiplier_gemm(int32_t x, QuantizedMultipl
   return static_cast<int32_t>((static_cast<int64_t>(high) + (int64_t{1} << (right_shift - 1))) >> right_shift);
 }
 
-// How the final shift of a weighted op's requantization rounds ties: half up
-// (ruy's output stage above), or half away from zero (TFLite's own helper in
-// fixed_point.h). Which one a runtime uses depends on the op and dtype:
-// docs/reference-backend.md has the table.
-enum class TieRounding { kUp, kAwayFromZero };
+// How a weighted op's requantization rounds. Most runtimes double-round
+// (the doubling high multiply, then a right shift) and differ in how that
+// final shift breaks ties: half up (ruy's output stage above, TFLite's NEON
+// vector code) or half away from zero (TFLite's own helper in
+// fixed_point.h). ruy's arm64 kernels round the exact product once instead,
+// and TFLite's arm64 3x3 depthwise kernel applies a left shift only after the
+// multiply. docs/reference-backend.md has the table of who does what.
+enum class TieRounding {
+  kUp,                 // double rounding, final shift half up
+  kAwayFromZero,       // double rounding, final shift half away from zero
+  kSingleUp,           // x * M * 2^(shift - 31) rounded once, half up
+  kUpLeftShiftLast,    // kUp, except a left shift comes after the multiply
+};
+
+// x * M * 2^(shift - 31) with one rounding, half up: what ruy's arm64
+// kernels compute with a truncating doubling high multiply followed by a
+// rounding right shift (the truncated bits cannot change the rounded result).
+inline int32_t multiply_by_quantized_multiplier_single(int32_t x, QuantizedMultiplier q) {
+  const int total_shift = 31 - q.shift;
+  const int64_t product = static_cast<int64_t>(x) * q.multiplier;
+  if (total_shift < 1) {  // multipliers of 2^30 and more: saturate like the vector code
+    return x == 0 ? 0 : (x > 0 ? std::numeric_limits<int32_t>::max() : std::numeric_limits<int32_t>::min());
+  }
+  return static_cast<int32_t>((product + (int64_t{1} << (total_shift - 1))) >> total_shift);
+}
+
+// How the arm64 build of TFLite 2.9 requantizes a CONV_2D or FULLY_CONNECTED
+// GEMM of `rows` output channels, `depth` and `cols` output columns (pixels
+// or batches): a matrix-vector product with at least 4 rows and a depth of 8
+// goes through TFLite's own NEON GEMV (double rounding, final shift half up),
+// everything else through ruy (single rounding).
+inline TieRounding arm64_gemm_rounding(int64_t rows, int64_t depth, int64_t cols) {
+  return cols == 1 && rows >= 4 && depth >= 8 ? TieRounding::kUp : TieRounding::kSingleUp;
+}
 
 inline int32_t requantize_accumulator(int32_t acc, QuantizedMultiplier q, TieRounding ties) {
-  return ties == TieRounding::kUp ? multiply_by_quantized_multiplier_gemm(acc, q)
-                                  : multiply_by_quantized_multiplier(acc, q);
+  switch (ties) {
+    case TieRounding::kUp: return multiply_by_quantized_multiplier_gemm(acc, q);
+    case TieRounding::kAwayFromZero: return multiply_by_quantized_multiplier(acc, q);
+    case TieRounding::kSingleUp: return multiply_by_quantized_multiplier_single(acc, q);
+    case TieRounding::kUpLeftShiftLast:
+      if (q.shift <= 0) return multiply_by_quantized_multiplier_gemm(acc, q);
+      if (q.shift > 31) return 0;
+      return static_cast<int32_t>(
+          static_cast<uint32_t>(saturating_rounding_doubling_high_mul(acc, q.multiplier)) << q.shift);
+  }
+  return multiply_by_quantized_multiplier(acc, q);
 }
 
 // The bias values, or zeros when the op has none.

@@ -8,7 +8,16 @@
 // fixed_point.h); ai-edge-litert's int8 kernel rounds that final shift half
 // up instead. uint8 multipliers come from float(input_scale *
 // filter_scale), int8 ones from the double product.
+//
+// The arm64 build of 2.9 picks among NEON kernels by shape: a 3x3-filter
+// kernel (both dtypes) rounds the final shift half up, and for int8 applies
+// a left shift only after the multiply; the general int8 kernel requantizes
+// whole blocks of 8 channels with the final shift half up and the remaining
+// channels half away from zero; the general uint8 kernel rounds half away.
+#include <algorithm>
+#include <utility>
 #include <variant>
+#include <vector>
 
 #include "backends/reference/conv_common.h"
 
@@ -43,6 +52,10 @@ class DepthwiseKernel final : public Kernel {
         window_(conv_window(*o.input, *o.filter, op.get<ir::ConvParams>(), o.filter->dim(3))),
         multiplier_(op.get<ir::ConvParams>().depth_multiplier),
         arithmetic_(make_conv_arithmetic<T>(op, o, window_.out_channels, ties)) {}
+  DepthwiseKernel(const ir::Operation& op, const WeightedOperands& o, std::vector<TieRounding> ties)
+      : DepthwiseKernel(op, o, TieRounding::kAwayFromZero) {
+    arithmetic_.ties = std::move(ties);
+  }
 
   void run(const TensorMemory& memory) const override {
     const T* in = memory.get<T>(input_);
@@ -85,9 +98,53 @@ class DepthwiseKernel final : public Kernel {
   ConvArithmetic arithmetic_;
 };
 
+// Whether TFLite 2.9's arm64 build runs this op on its 3x3-filter kernel:
+// the conditions of TFLite's Fast3x3FilterKernelSupported. The per-tensor
+// shift condition only applies to uint8 (the int8 kernel is called with a
+// shift of 0 and does not check the per-channel ones).
+bool arm64_3x3_kernel(const WeightedOperands& o, const ir::ConvParams& p, const Window& w) {
+  const WindowDim& h = w.h;
+  const WindowDim& x = w.w;
+  if (h.filter != 3 || x.filter != 3 || p.depth_multiplier != 1) return false;
+  if (h.stride != x.stride || (h.stride != 1 && h.stride != 2)) return false;
+  if (h.pad != x.pad || (h.pad != 0 && h.pad != 1)) return false;
+  if (w.in_channels % 8 != 0 || h.dilation != 1 || x.dilation != 1) return false;
+  if (o.input->dtype == DType::kUInt8) {
+    const auto m = channel_multipliers(*o.input, *o.filter, *o.output, 1, ScaleProduct::kFloat);
+    if (m[0].shift > 0) return false;
+  }
+  // The filter at the last output must lie within the input, or at most one
+  // cell past it when padded.
+  const int x_end = (x.out - 1) * x.stride - x.pad + 3;
+  const int y_end = (h.out - 1) * h.stride - h.pad + 3;
+  if (h.pad == 0) return x_end <= x.in && y_end <= h.in;
+  if (x_end > x.in + 1 || y_end > h.in + 1) return false;
+  // One-pixel-wide or -high inputs only as 1x1.
+  if (x.in == 1 || h.in == 1) return x.in == h.in;
+  return true;
+}
+
+// The arm64 build of 2.9: which rounding each output channel gets.
+std::vector<TieRounding> arm64_ties(const WeightedOperands& o, const ir::ConvParams& p, const Window& w) {
+  const auto channels = static_cast<size_t>(w.out_channels);
+  const bool int8 = o.input->dtype == DType::kInt8;
+  if (arm64_3x3_kernel(o, p, w)) {
+    return std::vector<TieRounding>(channels, int8 ? TieRounding::kUpLeftShiftLast : TieRounding::kUp);
+  }
+  std::vector<TieRounding> ties(channels, TieRounding::kAwayFromZero);
+  if (int8) std::fill(ties.begin(), ties.begin() + static_cast<std::ptrdiff_t>(channels / 8 * 8), TieRounding::kUp);
+  return ties;
+}
+
 std::unique_ptr<Kernel> create_depthwise(const ir::Graph& g, const ir::Operation& op, Numerics numerics) {
   WeightedOperands o;
   conv_operands(g, op, &o);
+  if (numerics == Numerics::kTflite29Arm64) {
+    const auto& p = op.get<ir::ConvParams>();
+    const std::vector<TieRounding> ties = arm64_ties(o, p, conv_window(*o.input, *o.filter, p, o.filter->dim(3)));
+    if (o.input->dtype == DType::kUInt8) return std::make_unique<DepthwiseKernel<uint8_t>>(op, o, ties);
+    return std::make_unique<DepthwiseKernel<int8_t>>(op, o, ties);
+  }
   if (o.input->dtype == DType::kUInt8) {
     return std::make_unique<DepthwiseKernel<uint8_t>>(op, o, TieRounding::kAwayFromZero);
   }

@@ -10,7 +10,8 @@
 // MUL: one rescaling of the product of the centred inputs, by a multiplier
 // TFLite computes in single precision (s1 * s2 / so in float).
 // ai-edge-litert runs TFLite's NEON kernels through an SSE translation
-// layer for ADD and MUL: in each run of elements its broadcast loops hand to
+// layer for ADD and MUL, and the arm64 build of 2.9 runs them natively (same
+// results, measured under qemu-aarch64): in each run of elements its broadcast loops hand to
 // one call, whole vector blocks (8 lanes for uint8; 16 for int8, but 8 in
 // int8 ADD's scalar-broadcast runs) narrow the rescaled result to int16 and
 // add the output zero point in wrapping 16-bit arithmetic; the rest of the
@@ -383,7 +384,7 @@ std::unique_ptr<Kernel> create(const ir::Graph& g, const ir::Operation& op, Nume
   prepare(g, op, &p);
   const int a = op.inputs[0], b = op.inputs[1], o = op.outputs[0];
   const LiteRtVectorCode code = litert_vector_code(op.type, p.dtype);
-  if (numerics == Numerics::kLiteRt && code.elementwise != Narrow::kNone) {
+  if (runs_neon_blocks(numerics) && code.elementwise != Narrow::kNone) {
     auto narrow = litert_narrowing(g.input(op, 0)->shape, g.input(op, 1)->shape, g.output(op, 0).shape, code);
     if (p.dtype == ir::DType::kUInt8) return std::make_unique<LiteRtBinaryKernel<uint8_t, Op>>(p, narrow, a, b, o);
     return std::make_unique<LiteRtBinaryKernel<int8_t, Op>>(p, narrow, a, b, o);

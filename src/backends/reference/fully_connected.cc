@@ -3,7 +3,9 @@
 // The input is read as [batches, depth] whatever its rank. TFLite 2.9 runs a
 // ruy GEMM on x86, so requantization rounds ties upward like CONV_2D; its
 // multiplier comes from float(input_scale * filter_scale) for both dtypes.
-// As for CONV_2D, tflite-runtime 2.14's uint8 path rounds ties away from zero.
+// As for CONV_2D, tflite-runtime 2.14's uint8 path rounds ties away from zero,
+// and the arm64 build of 2.9 rounds once (ruy) or, for one batch, like x86
+// (TFLite's GEMV).
 // 2.9 ignores per-channel filter scales (it would silently use the first),
 // so per-channel weights are refused rather than imitated.
 #include <variant>
@@ -92,6 +94,12 @@ std::unique_ptr<Kernel> create_fully_connected(const ir::Graph& g, const ir::Ope
                                                Numerics numerics) {
   WeightedOperands o;
   operands(g, op, &o);
+  if (numerics == Numerics::kTflite29Arm64) {  // as for CONV_2D
+    const int64_t units = o.filter->dim(0), depth = o.filter->dim(1);
+    const TieRounding ties = arm64_gemm_rounding(units, depth, o.input->num_elements() / depth);
+    if (o.input->dtype == DType::kUInt8) return std::make_unique<FullyConnectedKernel<uint8_t>>(op, o, ties);
+    return std::make_unique<FullyConnectedKernel<int8_t>>(op, o, ties);
+  }
   if (o.input->dtype == DType::kUInt8) {
     // As for CONV_2D: tflite-runtime 2.14's uint8 path rounds ties away from zero.
     const TieRounding ties =

@@ -20,6 +20,9 @@
 //     input_scale / output_scale multiplier (double) with 1/count folded into
 //     its mantissa: shifted left by floor(log2(count)) (capped at 32 and by
 //     the multiplier's exponent + 31), divided by the count, truncating.
+// The arm64 build of 2.9 runs the optimized kernel for path 1 only: the
+// folded-bias rescale for both dtypes, int8 rounding ties up in whole
+// 16-channel blocks like litert; paths 2 and 3 are those of 2.9 on x86.
 // TFLite chooses path 1 from the axis operand as written in the model ({1, 2}
 // or {2, 1}); the IR holds normalised, deduplicated axes, so a model writing
 // {-3, -2} or {1, 2, 2} takes path 1 here but path 2 or 3 in TFLite.
@@ -42,9 +45,10 @@ bool is_spatial(const ir::Tensor& in, const ir::MeanParams& p) {
 }
 
 MeanPath mean_path(const ir::Tensor& in, const ir::Tensor& out, const ir::MeanParams& p, Numerics numerics) {
-  const bool tflite29 = numerics == Numerics::kTflite29;
+  const bool tflite29 = numerics == Numerics::kTflite29 || numerics == Numerics::kTflite29Arm64;
   if (is_spatial(in, p)) {
-    return tflite29 && in.dtype == DType::kInt8 ? MeanPath::kSpatialInt8 : MeanPath::kSpatialFolded;
+    return numerics == Numerics::kTflite29 && in.dtype == DType::kInt8 ? MeanPath::kSpatialInt8
+                                                                       : MeanPath::kSpatialFolded;
   }
   if (!tflite29) return MeanPath::kIntegerRescale;
   if (in.quant.zero_point() == out.quant.zero_point() && in.quant.scale() == out.quant.scale()) {
@@ -53,8 +57,8 @@ MeanPath mean_path(const ir::Tensor& in, const ir::Tensor& out, const ir::MeanPa
   return MeanPath::kRescale;
 }
 
-// Lanes of litert's int8 spatial-mean vector loop, whose rounding differs.
-constexpr int kLiteRtMeanLanes = 16;
+// Lanes of the NEON int8 spatial-mean loop, whose rounding differs.
+constexpr int kNeonMeanLanes = 16;
 
 // The output shape MEAN produces for these axes.
 std::vector<int32_t> reduced_shape(const ir::Tensor& in, const ir::MeanParams& p) {
@@ -102,8 +106,8 @@ class MeanKernel final : public Kernel {
     path_ = mean_path(in, out, p, numerics);
     if (is_spatial(in, p)) {
       channels_ = in.dim(3);
-      if (numerics == Numerics::kLiteRt && in.dtype == DType::kInt8) {
-        ties_up_channels_ = channels_ / kLiteRtMeanLanes * kLiteRtMeanLanes;
+      if (runs_neon_blocks(numerics) && in.dtype == DType::kInt8) {
+        ties_up_channels_ = channels_ / kNeonMeanLanes * kNeonMeanLanes;
       }
     }
     index_elements(in, p);

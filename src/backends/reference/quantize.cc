@@ -9,7 +9,8 @@
 //    plus the output zero point, clamped. Done through a 256-entry table.
 //  * uint8/int8 -> float32: scale * (q - zp) in double, narrowed to float;
 //    also a 256-entry table.
-// ai-edge-litert runs NEON kernels through an SSE translation layer: the
+// ai-edge-litert runs NEON kernels through an SSE translation layer, and the
+// arm64 build of 2.9 runs them natively (same results): the
 // leading whole vector blocks of a tensor are computed differently from the
 // remaining elements, which follow the formulas above:
 //  * QUANTIZE from float, blocks of 8: x * (1 / scale) in float, rounded half
@@ -60,10 +61,10 @@ int32_t cpu_to_int32(double r) {
 #endif
 }
 
-// Leading elements of an n-element tensor that litert computes in whole
-// vector blocks of `lanes` (none for the other runtimes).
+// Leading elements of an n-element tensor that TFLite's NEON code computes in
+// whole vector blocks of `lanes` (none for runtimes without it).
 int64_t vector_elements(Numerics numerics, int64_t n, int64_t lanes) {
-  return numerics == Numerics::kLiteRt ? n / lanes * lanes : 0;
+  return runs_neon_blocks(numerics) ? n / lanes * lanes : 0;
 }
 
 template <typename Out>

@@ -5,7 +5,8 @@
 // float in element order, scales by 1 / (sum * output_scale) and rounds:
 // uint8 by adding 0.5 and truncating (TFLite's non-ARM specialisation, which
 // ignores the output zero point), int8 with round-half-away plus the zero
-// point.
+// point; the arm64 build rounds uint8 like int8 (half away, plus the zero
+// point).
 // Every float step below is kept in that order, so the result is bit-exact
 // as long as expf is the same C library's.
 #include <algorithm>
@@ -13,7 +14,6 @@
 #include <cmath>
 #include <limits>
 #include <string>
-#include <type_traits>
 
 #include "backends/reference/kernel.h"
 
@@ -90,7 +90,8 @@ Support prepare(const ir::Graph& g, const ir::Operation& op, Prepared* p) {
 template <typename T>
 class SoftmaxKernel final : public Kernel {
  public:
-  SoftmaxKernel(Prepared p, int in, int out) : p_(p), in_(in), out_(out) {}
+  SoftmaxKernel(Prepared p, bool round_away, int in, int out)
+      : p_(p), round_away_(round_away), in_(in), out_(out) {}
 
   void run(const TensorMemory& memory) const override {
     const T* x = memory.get<T>(in_);
@@ -107,10 +108,10 @@ class SoftmaxKernel final : public Kernel {
       for (int64_t j = 0; j < p_.depth; ++j) {
         const float prob = row_table[x[j]] * inv;
         int32_t q;
-        if constexpr (std::is_same_v<T, uint8_t>) {
-          q = static_cast<int32_t>(prob + 0.5f);
-        } else {
+        if (round_away_) {
           q = static_cast<int32_t>(std::round(prob)) + p_.output_zero_point;
+        } else {
+          q = static_cast<int32_t>(prob + 0.5f);
         }
         y[j] = static_cast<T>(std::clamp(q, kMin, kMax));
       }
@@ -119,6 +120,7 @@ class SoftmaxKernel final : public Kernel {
 
  private:
   Prepared p_;
+  bool round_away_;  // round half away and add the zero point, else add 0.5 and truncate
   int in_, out_;
 };
 
@@ -127,13 +129,14 @@ Support check(const ir::Graph& g, const ir::Operation& op) {
   return prepare(g, op, &p);
 }
 
-std::unique_ptr<Kernel> create(const ir::Graph& g, const ir::Operation& op, Numerics) {
+std::unique_ptr<Kernel> create(const ir::Graph& g, const ir::Operation& op, Numerics numerics) {
   Prepared p;
   prepare(g, op, &p);
   if (p.dtype == ir::DType::kUInt8) {
-    return std::make_unique<SoftmaxKernel<uint8_t>>(p, op.inputs[0], op.outputs[0]);
+    return std::make_unique<SoftmaxKernel<uint8_t>>(p, numerics == Numerics::kTflite29Arm64, op.inputs[0],
+                                                    op.outputs[0]);
   }
-  return std::make_unique<SoftmaxKernel<int8_t>>(p, op.inputs[0], op.outputs[0]);
+  return std::make_unique<SoftmaxKernel<int8_t>>(p, true, op.inputs[0], op.outputs[0]);
 }
 
 }  // namespace
