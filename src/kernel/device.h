@@ -11,6 +11,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "common/status.h"
@@ -46,6 +47,16 @@ struct SubmitStats {
   uint64_t cbuf_bytes = 0;  // peak CBUF use over the tasks
 };
 
+// A SUBMIT built once (its UAPI arrays marshalled and validated) and issued
+// any number of times: what a compiled program keeps so that an invoke only
+// pays for the ioctl. Refers to the Device that prepared it, which must
+// outlive it.
+class Submission {
+ public:
+  virtual ~Submission() = default;
+  virtual Status issue() = 0;
+};
+
 class Device {
  public:
   virtual ~Device() = default;
@@ -61,10 +72,31 @@ class Device {
   // Runs the jobs and returns when they are queued (real device) or done
   // (virtual device). Completion is observed with prep_bo on an output.
   virtual Status submit(const std::vector<Job>& jobs) = 0;
+  // Keeps `jobs` ready to run as one submit per issue(). The default stores
+  // them and calls submit() on each issue (device wrappers, fakes);
+  // RocketDevice validates them and builds the UAPI arrays here, once.
+  virtual Status prepare_submit(std::vector<Job> jobs, std::unique_ptr<Submission>* out);
 
   // Counters of the last submit (zero on real hardware, which has none).
   virtual SubmitStats last_submit_stats() const { return {}; }
 };
+
+namespace detail {
+class ResubmittingSubmission final : public Submission {
+ public:
+  ResubmittingSubmission(Device& device, std::vector<Job> jobs) : device_(device), jobs_(std::move(jobs)) {}
+  Status issue() override { return device_.submit(jobs_); }
+
+ private:
+  Device& device_;
+  std::vector<Job> jobs_;
+};
+}  // namespace detail
+
+inline Status Device::prepare_submit(std::vector<Job> jobs, std::unique_ptr<Submission>* out) {
+  *out = std::make_unique<detail::ResubmittingSubmission>(*this, std::move(jobs));
+  return {};
+}
 
 // Opens the first /dev/accel/accel* whose DRM driver is "rocket". Returns
 // null with *error set ("no rocket device: ...") when there is none.

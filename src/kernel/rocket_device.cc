@@ -145,14 +145,11 @@ Status RocketDevice::fini_bo(const BufferObject& bo) {
   return {};
 }
 
-Status RocketDevice::submit(const std::vector<Job>& jobs) {
-  if (jobs.empty()) return {};  // the kernel would return 0 without doing anything
+namespace {
+
+Status check_jobs(const std::vector<Job>& jobs) {
   constexpr size_t kMaxCount = std::numeric_limits<uint32_t>::max();
   if (jobs.size() > kMaxCount) return Status::error("rocket submit: too many jobs");
-
-  // The task arrays must outlive the ioctl; the handle arrays are the caller's.
-  std::vector<std::vector<uapi::drm_rocket_task>> tasks(jobs.size());
-  std::vector<uapi::drm_rocket_job> job_args(jobs.size());
   for (size_t j = 0; j < jobs.size(); ++j) {
     const Job& job = jobs[j];
     if (job.tasks.empty()) {
@@ -162,34 +159,77 @@ Status RocketDevice::submit(const std::vector<Job>& jobs) {
     if (job.tasks.size() > kMaxCount || job.in_handles.size() > kMaxCount || job.out_handles.size() > kMaxCount) {
       return Status::error("rocket submit: job " + std::to_string(j) + " has too many tasks or handles");
     }
-    tasks[j].resize(job.tasks.size());
     for (size_t t = 0; t < job.tasks.size(); ++t) {
       if (job.tasks[t].regcmd_count == 0) {
         return Status::error("rocket submit: job " + std::to_string(j) + " task " + std::to_string(t) +
                              " has regcmd_count 0 (the kernel would drop the job without an error)");
       }
-      tasks[j][t].regcmd = job.tasks[t].regcmd;
-      tasks[j][t].regcmd_count = job.tasks[t].regcmd_count;
     }
-    uapi::drm_rocket_job& args = job_args[j];
-    args = {};
-    args.tasks = user_pointer(tasks[j].data());
-    args.task_count = static_cast<uint32_t>(tasks[j].size());
-    args.task_struct_size = sizeof(uapi::drm_rocket_task);
-    args.in_bo_handles = job.in_handles.empty() ? 0 : user_pointer(job.in_handles.data());
-    args.in_bo_handle_count = static_cast<uint32_t>(job.in_handles.size());
-    args.out_bo_handles = job.out_handles.empty() ? 0 : user_pointer(job.out_handles.data());
-    args.out_bo_handle_count = static_cast<uint32_t>(job.out_handles.size());
+  }
+  return {};
+}
+
+}  // namespace
+
+// Owns the jobs (their handle lists are what in/out_bo_handles point at) and
+// the task and job arrays built from them, so every pointer in args_ stays
+// valid for the object's life. Heap-allocated and never moved.
+class RocketDevice::PreparedSubmit final : public Submission {
+ public:
+  PreparedSubmit(RocketDevice& device, std::vector<Job> jobs)
+      : device_(device), jobs_(std::move(jobs)), tasks_(jobs_.size()), job_args_(jobs_.size()) {
+    for (size_t j = 0; j < jobs_.size(); ++j) {
+      const Job& job = jobs_[j];
+      tasks_[j].resize(job.tasks.size());
+      for (size_t t = 0; t < job.tasks.size(); ++t) {
+        tasks_[j][t].regcmd = job.tasks[t].regcmd;
+        tasks_[j][t].regcmd_count = job.tasks[t].regcmd_count;
+      }
+      uapi::drm_rocket_job& args = job_args_[j];
+      args = {};
+      args.tasks = user_pointer(tasks_[j].data());
+      args.task_count = static_cast<uint32_t>(tasks_[j].size());
+      args.task_struct_size = sizeof(uapi::drm_rocket_task);
+      args.in_bo_handles = job.in_handles.empty() ? 0 : user_pointer(job.in_handles.data());
+      args.in_bo_handle_count = static_cast<uint32_t>(job.in_handles.size());
+      args.out_bo_handles = job.out_handles.empty() ? 0 : user_pointer(job.out_handles.data());
+      args.out_bo_handle_count = static_cast<uint32_t>(job.out_handles.size());
+    }
+    args_.jobs = user_pointer(job_args_.data());
+    args_.job_count = static_cast<uint32_t>(job_args_.size());
+    args_.job_struct_size = sizeof(uapi::drm_rocket_job);
+    args_.reserved = 0;
   }
 
-  uapi::drm_rocket_submit args{};
-  args.jobs = user_pointer(job_args.data());
-  args.job_count = static_cast<uint32_t>(job_args.size());
-  args.job_struct_size = sizeof(uapi::drm_rocket_job);
-  args.reserved = 0;
-  const int ret = transport_->ioctl(uapi::kIoctlRocketSubmit, &args);
-  if (ret < 0) return ioctl_error(uapi::kIoctlRocketSubmit, -ret, std::to_string(jobs.size()) + " jobs");
+  Status issue() override {
+    if (jobs_.empty()) return {};  // the kernel would return 0 without doing anything
+    uapi::drm_rocket_submit args = args_;  // a fresh copy: the ioctl argument is not const
+    const int ret = device_.transport_->ioctl(uapi::kIoctlRocketSubmit, &args);
+    if (ret < 0) {
+      return device_.ioctl_error(uapi::kIoctlRocketSubmit, -ret, std::to_string(jobs_.size()) + " jobs");
+    }
+    return {};
+  }
+
+ private:
+  RocketDevice& device_;
+  const std::vector<Job> jobs_;
+  std::vector<std::vector<uapi::drm_rocket_task>> tasks_;
+  std::vector<uapi::drm_rocket_job> job_args_;
+  uapi::drm_rocket_submit args_{};
+};
+
+Status RocketDevice::prepare_submit(std::vector<Job> jobs, std::unique_ptr<Submission>* out) {
+  if (Status s = check_jobs(jobs); !s.ok()) return s;
+  *out = std::make_unique<PreparedSubmit>(*this, std::move(jobs));
   return {};
+}
+
+Status RocketDevice::submit(const std::vector<Job>& jobs) {
+  if (jobs.empty()) return {};
+  std::unique_ptr<Submission> prepared;
+  if (Status s = prepare_submit(jobs, &prepared); !s.ok()) return s;
+  return prepared->issue();
 }
 
 SubmitStats RocketDevice::last_submit_stats() const { return transport_->last_submit_stats(); }

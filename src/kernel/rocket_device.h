@@ -32,12 +32,19 @@ class RocketDevice : public Device {
   // One SUBMIT ioctl for all jobs. Jobs without tasks or tasks with
   // regcmd_count 0 are refused here: the mainline kernel drops such a job
   // without failing the ioctl, and a later PREP_BO would return stale data.
+  // Same as prepare_submit + issue, so both send the same bytes.
   Status submit(const std::vector<Job>& jobs) override;
+  // Checks the jobs as submit() does and marshals the drm_rocket_job/task
+  // arrays once; each issue() is then the SUBMIT ioctl alone, with no
+  // allocation unless it fails.
+  Status prepare_submit(std::vector<Job> jobs, std::unique_ptr<Submission>* out) override;
   SubmitStats last_submit_stats() const override;
 
   Transport& transport() { return *transport_; }
 
  private:
+  class PreparedSubmit;
+
   Status ioctl_error(unsigned long request, int err, const std::string& what) const;
 
   std::unique_ptr<Transport> transport_;

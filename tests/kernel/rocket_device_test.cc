@@ -5,6 +5,7 @@
 // through our own struct declarations.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <ctime>
@@ -243,6 +244,46 @@ TEST(RocketDevice, SubmitMarshalsJobsTasksAndHandleListsWithTheUapiStrides) {
   EXPECT_EQ(u32_at(j1.in_handles, 0), 113u);
   EXPECT_EQ(u32_at(j1.in_handles, 4), 111u);
   EXPECT_EQ(u32_at(j1.tasks, 0), 0x10a4d000u);
+}
+
+TEST(RocketDevice, APreparedSubmitSendsWhatSubmitSendsOnEveryIssue) {
+  std::vector<Job> jobs(2);
+  jobs[0].tasks = {{0x10a4c000, 130}, {0x10a4c440, 7}};
+  jobs[0].in_handles = {55, 54};
+  jobs[0].out_handles = {56};
+  jobs[1].tasks = {{0x10a4d000, 130}};
+  jobs[1].out_handles = {57};
+  Fixture direct;
+  ASSERT_TRUE(direct.dev->submit(jobs).ok());
+  Fixture f;
+  std::unique_ptr<Submission> prepared;
+  ASSERT_TRUE(f.dev->prepare_submit(jobs, &prepared).ok());
+  EXPECT_TRUE(f.t->calls.empty()) << "preparing sends nothing";
+  ASSERT_TRUE(prepared->issue().ok());
+  ASSERT_TRUE(prepared->issue().ok());
+  ASSERT_EQ(direct.t->calls.size(), 1u);
+  ASSERT_EQ(f.t->calls.size(), 2u);
+  for (const Call& c : f.t->calls) {
+    const Call& d = direct.t->calls[0];
+    EXPECT_EQ(c.request, kSubmit);
+    // Equal except the user pointers (bytes 0-7 of the submit and of each job).
+    EXPECT_TRUE(std::equal(c.arg.begin() + 8, c.arg.end(), d.arg.begin() + 8, d.arg.end()));
+    ASSERT_EQ(c.jobs.size(), d.jobs.size());
+    for (size_t j = 0; j < c.jobs.size(); ++j) {
+      EXPECT_TRUE(std::equal(c.jobs[j].job.begin() + 24, c.jobs[j].job.end(), d.jobs[j].job.begin() + 24,
+                             d.jobs[j].job.end()))
+          << "job " << j << " counts and strides";
+      EXPECT_EQ(u64_at(c.jobs[j].job, 8) == 0, u64_at(d.jobs[j].job, 8) == 0) << "job " << j;
+      EXPECT_EQ(u64_at(c.jobs[j].job, 16) == 0, u64_at(d.jobs[j].job, 16) == 0) << "job " << j;
+      EXPECT_EQ(c.jobs[j].tasks, d.jobs[j].tasks) << "job " << j;
+      EXPECT_EQ(c.jobs[j].in_handles, d.jobs[j].in_handles) << "job " << j;
+      EXPECT_EQ(c.jobs[j].out_handles, d.jobs[j].out_handles) << "job " << j;
+    }
+  }
+  EXPECT_EQ(u32_at(f.t->calls[1].jobs[1].out_handles, 0), 57u);
+
+  std::vector<Job> bad(1);
+  EXPECT_FALSE(f.dev->prepare_submit(bad, &prepared).ok()) << "checked when prepared, like submit()";
 }
 
 TEST(RocketDevice, SubmitRefusesWhatTheKernelWouldSilentlyDrop) {

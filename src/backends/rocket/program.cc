@@ -38,31 +38,55 @@ class CompiledProgram final : public RocketProgram {
 
   Status build();
 
+  // Converts the caller's NHWC bytes straight into the input's BO. A device
+  // fault here is kept for invoke() to report (or recover from), with the
+  // bytes, since the BO may not hold them.
   Status set_input(size_t index, const void* data, size_t bytes) override {
-    if (index >= graph_.inputs.size()) return Status::error("input index out of range");
-    std::vector<uint8_t>& staged = inputs_[index];
-    if (bytes != staged.size()) return Status::error("input size mismatch");
-    if (bytes) std::memcpy(staged.data(), data, bytes);
+    if (index >= in_ports_.size()) return Status::error("input index out of range");
+    Port& port = in_ports_[index];
+    if (bytes != port.bytes) return Status::error("input size mismatch");
+    if (fell_back_) return fallback_->set_input(index, data, bytes);
+    const auto* src = static_cast<const uint8_t*>(data);
+    if (port.bo) {
+      Status s = write_input(port, src);
+      if (s.ok()) {
+        port.host_valid = port.keep_host;
+        if (!port.keep_host) return {};
+      } else if (input_fault_.ok()) {
+        input_fault_ = std::move(s);
+      }
+    }
+    // Sized at compile time for the inputs that always keep a copy; only a
+    // fault makes this allocate.
+    port.host.assign(src, src + bytes);
+    port.host_valid = true;
     return {};
   }
 
   Status invoke() override {
-    if (!fell_back_) {
-      Status s = run_on_device();
-      if (s.ok()) return s;
-      if (!fallback_) return s;
-      std::fprintf(stderr, "nonstick: rocket: %s; running this partition on the reference backend from now on\n",
-                   s.message().c_str());
-      fell_back_ = true;
-    }
+    if (fell_back_) return fallback_->invoke();
+    Status s = run_on_device();
+    if (s.ok() || !fallback_) return s;
+    std::fprintf(stderr, "nonstick: rocket: %s; running this partition on the reference backend from now on\n",
+                 s.message().c_str());
+    fell_back_ = true;
     return run_fallback();
   }
 
+  // Reads the NPU's result straight from the output BO, which invoke() left
+  // open for CPU access.
   Status get_output(size_t index, void* data, size_t bytes) override {
-    if (index >= graph_.outputs.size()) return Status::error("output index out of range");
-    const std::vector<uint8_t>& staged = outputs_[index];
-    if (bytes != staged.size()) return Status::error("output size mismatch");
-    if (bytes) std::memcpy(data, staged.data(), bytes);
+    if (index >= out_ports_.size()) return Status::error("output index out of range");
+    const Port& port = out_ports_[index];
+    if (bytes != port.bytes) return Status::error("output size mismatch");
+    if (fell_back_) return fallback_->get_output(index, data, bytes);
+    auto* dst = static_cast<uint8_t*>(data);
+    if (port.bo) {
+      if (!port.open) return Status::error("no NPU result to read: invoke() did not succeed");
+      from_npu_layout(port.bo->map, port.shape.pixels, port.shape.channels, port.dtype, dst);
+    } else if (bytes) {
+      std::memcpy(dst, in_ports_[port.passthrough].host.data(), bytes);
+    }
     return {};
   }
 
@@ -71,7 +95,7 @@ class CompiledProgram final : public RocketProgram {
     s.ops = static_cast<int>(graph_.ops.size());
     s.jobs = stats_.jobs;
     s.tasks = stats_.tasks;
-    s.submits = jobs_.empty() ? 0 : 1;
+    s.submits = submission_ ? 1 : 0;
     s.command_words = stats_.regcmd_words;
     s.macs = macs_;
     const RocketStats r = rocket_stats();
@@ -109,7 +133,27 @@ class CompiledProgram final : public RocketProgram {
     std::memcpy(bo->map, data, bytes);
     return device_->fini_bo(*bo);
   }
+  // A partition input or output: where its bytes live on the NPU side.
+  struct Port {
+    const kernel::BufferObject* bo = nullptr;  // null: an input no NPU op reads, or an output that is an input
+    FeatureShape shape;
+    ir::DType dtype = ir::DType::kUInt8;
+    int8_t pad = 0;           // inputs: signed zero point for the padding channels
+    size_t bytes = 0;         // NHWC size
+    // Inputs: an NHWC copy, kept always when there is no BO or the input is
+    // also an output, else only after a fault (for the fallback).
+    bool keep_host = false;
+    bool host_valid = false;
+    std::vector<uint8_t> host;
+    // Outputs: CPU access open since the last successful wait; the input
+    // index for an output that is an input.
+    bool open = false;
+    size_t passthrough = 0;
+  };
+
   Status tensor_bo(int tensor);
+  void make_ports();
+  Status write_input(const Port& port, const uint8_t* src);
   Status run_on_device();
   Status run_fallback();
 
@@ -118,8 +162,9 @@ class CompiledProgram final : public RocketProgram {
   ProgramOptions options_;
   std::vector<kernel::BufferObject> bos_;          // every BO, destroyed with the program
   std::map<int, kernel::BufferObject> tensor_bos_;  // activation tensors
-  std::vector<kernel::Job> jobs_;
-  std::vector<std::vector<uint8_t>> inputs_, outputs_;  // NHWC staging
+  std::unique_ptr<kernel::Submission> submission_;  // every job, one SUBMIT; null when there are none
+  std::vector<Port> in_ports_, out_ports_;
+  Status input_fault_;  // the first device fault of set_input since the last invoke
   std::unique_ptr<nonstick::Program> fallback_;
   bool fell_back_ = false;
   RocketStats stats_;
@@ -150,15 +195,8 @@ Status CompiledProgram::tensor_bo(int tensor) {
 
 Status CompiledProgram::build() {
   std::vector<NpuConv> ops;
-  Status s = lower_graph(graph_, &ops);
+  Status s = lower_graph(graph_, options_.encoding, &ops);
   if (!s.ok()) return s;
-
-  inputs_.resize(graph_.inputs.size());
-  for (size_t i = 0; i < graph_.inputs.size(); ++i) inputs_[i].resize(graph_.tensor(graph_.inputs[i]).num_bytes());
-  outputs_.resize(graph_.outputs.size());
-  for (size_t i = 0; i < graph_.outputs.size(); ++i) {
-    outputs_[i].resize(graph_.tensor(graph_.outputs[i]).num_bytes());
-  }
 
   // Plans, encodings and the regcmd layout first: one BO holds every task.
   struct Compiled {
@@ -168,9 +206,10 @@ Status CompiledProgram::build() {
     size_t first_task = 0;  // index into the regcmd BO's task slots
   };
   std::vector<Compiled> compiled(ops.size());
+  std::vector<kernel::Job> jobs;
   size_t slots = 0;
   for (size_t i = 0; i < ops.size(); ++i) {
-    Support ok = encode_dpu(ops[i], &compiled[i].enc);
+    Support ok = encode_dpu(ops[i], options_.encoding, &compiled[i].enc);
     if (ok.supported) ok = plan_tasks(ops[i], &compiled[i].plan);
     if (!ok.supported) return Status::error(ops[i].label + ": " + ok.reason);
     compiled[i].first_task = slots;
@@ -188,7 +227,7 @@ Status CompiledProgram::build() {
     Compiled& c = compiled[i];
     const std::vector<uint8_t> weights = pack_weights(op);
     std::vector<int32_t> biases;
-    if (!(s = fold_biases(op, &biases)).ok()) return Status::error(op.label + ": " + s.message());
+    if (!(s = fold_biases(op, options_.encoding, &biases)).ok()) return Status::error(op.label + ": " + s.message());
     if (!(s = upload(weights.data(), weights.size(), &c.weights)).ok()) return s;
     if (!(s = upload(biases.data(), biases.size() * sizeof(int32_t), &c.biases)).ok()) return s;
     for (int t : {op.input, op.output, op.addend}) {
@@ -220,7 +259,7 @@ Status CompiledProgram::build() {
       if (t >= 0 && !graph_.tensor(t).constant) job.in_handles.push_back(tensor_bos_[t].handle);
     }
     job.out_handles.push_back(tensor_bos_[op.output].handle);
-    jobs_.push_back(std::move(job));
+    jobs.push_back(std::move(job));
 
     OpCost cost;
     cost.bytes = stats_.bytes_read + stats_.bytes_written;  // traffic before this op
@@ -249,7 +288,9 @@ Status CompiledProgram::build() {
     }
   }
   stats_.npu_ops = static_cast<int>(ops.size());
-  stats_.jobs = static_cast<int>(jobs_.size());
+  stats_.jobs = static_cast<int>(jobs.size());
+  if (!jobs.empty() && !(s = device_->prepare_submit(std::move(jobs), &submission_)).ok()) return s;
+  make_ports();
 
   // The fault fallback: compiled now, so a fault at run time costs nothing to
   // recover from. Its failure only means there is no fallback.
@@ -260,36 +301,64 @@ Status CompiledProgram::build() {
   return {};
 }
 
-Status CompiledProgram::run_on_device() {
-  Status s;
-  for (size_t i = 0; i < graph_.inputs.size(); ++i) {
-    const int t = graph_.inputs[i];
-    auto it = tensor_bos_.find(t);
-    if (it == tensor_bos_.end()) continue;
+void CompiledProgram::make_ports() {
+  auto port_of = [&](int t) {
+    Port p;
     const ir::Tensor& tensor = graph_.tensor(t);
-    const FeatureShape f = feature_shape(tensor);
-    if (!(s = device_->prep_bo(it->second, kWaitNs)).ok()) return Status::error("PREP_BO on an input: " + s.message());
-    to_npu_layout(inputs_[i].data(), f.pixels, f.channels, tensor.dtype, signed_zero_point(tensor), it->second.map);
-    if (!(s = device_->fini_bo(it->second)).ok()) return Status::error("FINI_BO on an input: " + s.message());
-  }
-  if (!jobs_.empty()) {
-    if (!(s = device_->submit(jobs_)).ok()) return Status::error("SUBMIT failed: " + s.message());
-  }
-  for (size_t i = 0; i < graph_.outputs.size(); ++i) {
-    const int t = graph_.outputs[i];
     auto it = tensor_bos_.find(t);
-    if (it == tensor_bos_.end()) {  // an input passed straight through
-      const size_t in = static_cast<size_t>(std::find(graph_.inputs.begin(), graph_.inputs.end(), t) - graph_.inputs.begin());
-      outputs_[i] = inputs_[in];
-      continue;
+    if (it != tensor_bos_.end()) p.bo = &it->second;  // std::map: stable addresses
+    p.shape = feature_shape(tensor);
+    p.dtype = tensor.dtype;
+    p.pad = signed_zero_point(tensor);
+    p.bytes = tensor.num_bytes();
+    return p;
+  };
+  for (int t : graph_.inputs) {
+    Port p = port_of(t);
+    p.keep_host = !p.bo || contains(graph_.outputs, t);
+    if (p.keep_host) p.host.resize(p.bytes);
+    in_ports_.push_back(std::move(p));
+  }
+  for (int t : graph_.outputs) {
+    Port p = port_of(t);
+    const auto in = std::find(graph_.inputs.begin(), graph_.inputs.end(), t);
+    if (in != graph_.inputs.end()) {  // read from the input's copy, not a BO no job writes
+      p.bo = nullptr;
+      p.passthrough = static_cast<size_t>(in - graph_.inputs.begin());
     }
-    const ir::Tensor& tensor = graph_.tensor(t);
-    const FeatureShape f = feature_shape(tensor);
-    if (!(s = device_->prep_bo(it->second, kWaitNs)).ok()) {
+    out_ports_.push_back(std::move(p));
+  }
+}
+
+Status CompiledProgram::write_input(const Port& port, const uint8_t* src) {
+  Status s;
+  if (!(s = device_->prep_bo(*port.bo, kWaitNs)).ok()) return Status::error("PREP_BO on an input: " + s.message());
+  to_npu_layout(src, port.shape.pixels, port.shape.channels, port.dtype, port.pad, port.bo->map);
+  if (!(s = device_->fini_bo(*port.bo)).ok()) return Status::error("FINI_BO on an input: " + s.message());
+  return {};
+}
+
+Status CompiledProgram::run_on_device() {
+  if (!input_fault_.ok()) {
+    Status fault = std::move(input_fault_);
+    input_fault_ = Status();
+    return fault;
+  }
+  Status s;
+  // The NPU is about to write the outputs again: end the CPU access the last
+  // invoke left open on them.
+  for (Port& port : out_ports_) {
+    if (!port.open) continue;
+    port.open = false;
+    if (!(s = device_->fini_bo(*port.bo)).ok()) return Status::error("FINI_BO on an output: " + s.message());
+  }
+  if (submission_ && !(s = submission_->issue()).ok()) return Status::error("SUBMIT failed: " + s.message());
+  for (Port& port : out_ports_) {
+    if (!port.bo) continue;
+    if (!(s = device_->prep_bo(*port.bo, kWaitNs)).ok()) {
       return Status::error("waiting for the NPU (PREP_BO) failed: " + s.message());
     }
-    from_npu_layout(it->second.map, f.pixels, f.channels, tensor.dtype, outputs_[i].data());
-    if (!(s = device_->fini_bo(it->second)).ok()) return Status::error("FINI_BO on an output: " + s.message());
+    port.open = true;
   }
   if (device_->simulated()) {
     last_ = device_->last_submit_stats();
@@ -298,22 +367,31 @@ Status CompiledProgram::run_on_device() {
   return {};
 }
 
+// Runs once, at the fault; afterwards set_input/invoke/get_output go to the
+// fallback directly. Inputs come from the kept NHWC copies, or back out of
+// their BOs: the CPU wrote those bytes itself and no job writes a partition
+// input, so they are read without another PREP_BO (which may be what failed).
 Status CompiledProgram::run_fallback() {
   Status s;
-  for (size_t i = 0; i < inputs_.size(); ++i) {
-    if (!(s = fallback_->set_input(i, inputs_[i].data(), inputs_[i].size())).ok()) return s;
+  std::vector<uint8_t> nhwc;
+  for (size_t i = 0; i < in_ports_.size(); ++i) {
+    const Port& port = in_ports_[i];
+    if (port.host_valid || !port.bo) {
+      nhwc = port.host;
+    } else {
+      nhwc.resize(port.bytes);
+      from_npu_layout(port.bo->map, port.shape.pixels, port.shape.channels, port.dtype, nhwc.data());
+    }
+    if (!(s = fallback_->set_input(i, nhwc.data(), nhwc.size())).ok()) return s;
   }
-  if (!(s = fallback_->invoke()).ok()) return s;
-  for (size_t i = 0; i < outputs_.size(); ++i) {
-    if (!(s = fallback_->get_output(i, outputs_[i].data(), outputs_[i].size())).ok()) return s;
-  }
-  return {};
+  return fallback_->invoke();
 }
 
 }  // namespace
 
 ProgramOptions program_options_from_env() {
   ProgramOptions o;
+  o.encoding = encoding_options_from_env();
   const char* v = std::getenv("NONSTICK_ROCKET_FALLBACK");
   if (v && std::strcmp(v, "0") == 0) o.fallback_on_fault = false;
   return o;

@@ -1,9 +1,12 @@
 // The rocket runtime: a compiled partition. At compile time every buffer is
 // created once through kernel::Device (activations in NC1HWC2, packed weights,
 // folded biases, one regcmd BO holding every task) and the constants are
-// uploaded; per invoke the inputs are converted and written, all jobs go in
-// one SUBMIT, the outputs are waited for (PREP_BO) and converted back. No
-// allocation happens per invoke.
+// uploaded, and the one SUBMIT of every job is marshalled (Device::
+// prepare_submit). Per invoke: set_input converts the caller's NHWC bytes
+// straight into the input BOs, invoke issues the SUBMIT and waits for the
+// outputs (PREP_BO), leaving them open for CPU access until the next invoke,
+// and get_output converts straight out of the output BOs. No allocation
+// happens per invoke (tests/backends/rocket/program_alloc_test.cc).
 //
 // A device fault (a failing ioctl, a job that never completes) must not break
 // the model: the program then runs the partition on the reference backend,
@@ -14,6 +17,7 @@
 #include <memory>
 
 #include "backends/backend.h"
+#include "backends/rocket/encoding.h"
 #include "kernel/device.h"
 
 namespace nonstick::rocket {
@@ -44,10 +48,12 @@ struct ProgramOptions {
   bool fallback_on_fault = true;
   // Whose CPU numerics the fallback reproduces.
   reference::Numerics fallback_numerics = reference::Numerics::kTflite29;
+  // DPU requantization features; must be those supports() was answered with.
+  EncodingOptions encoding;
 };
 
 // Options from the environment: NONSTICK_ROCKET_FALLBACK=0 turns the
-// fallback off.
+// fallback off; NONSTICK_ROCKET_REQUANT (encoding_options_from_env).
 ProgramOptions program_options_from_env();
 
 // Compiles `graph` (every op accepted by the rocket backend's supports()).
