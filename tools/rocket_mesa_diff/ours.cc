@@ -166,7 +166,9 @@ class TracingBackend final : public Backend {
   Status compile(const ir::Graph& graph, std::unique_ptr<Program>* program) override {
     PartitionRec rec;
     std::vector<rocket::NpuConv> ops;
-    Status s = rocket::lower_graph(graph, &ops);
+    // The encoding options the backend reads too.
+    const rocket::EncodingOptions options = rocket::encoding_options_from_env();
+    Status s = rocket::lower_graph(graph, options, &ops);
     if (!s.ok()) return s;
     for (size_t i = 0; i < ops.size(); ++i) {
       const rocket::NpuConv& c = ops[i];
@@ -182,7 +184,7 @@ class TracingBackend final : public Backend {
         std::string why = "no convolution in this partition produces either operand";
         for (size_t j = i; j-- > 0;) {
           if (ops[j].output != c.input && ops[j].output != c.addend) continue;
-          why = rocket::fusion_blocker(graph, ops[j], c);
+          why = rocket::fusion_blocker(graph, ops[j], c, options);
           if (why.empty()) why = "the other operand is produced after the convolution, or the fused form does not encode";
           why = ops[j].label + ": " + why;
           break;

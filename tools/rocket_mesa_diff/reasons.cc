@@ -7,6 +7,7 @@
 // captures' README.
 #include <cmath>
 
+#include "backends/rocket/coefs.h"
 #include "rocket/registers.h"
 #include "tools/rocket_mesa_diff/diff.h"
 
@@ -50,6 +51,31 @@ bool requant_rounding(const DiffContext& c) {
   const double mesa = out_multiplier(c.mesa_regs), ours = out_multiplier(c.our_regs);
   // Both 15-bit encodings of m; ours the nearer one (to double rounding).
   return std::fabs(mesa - m) <= std::ldexp(m, -13) && std::fabs(ours - m) <= std::fabs(mesa - m) * (1 + 1e-12);
+}
+
+// Our task requantizes precisely (docs/virtual-rk3588.md §10): the BS
+// multiplier live with C from the data-use-7 stream, the BN ALU adding its
+// constant, OUT_CVT's gain such that TFLite's M needs a C in [2^14, 2^15),
+// and the BN constant within half a unit of v of TFLite's rounding offset.
+bool precise_requant(const DiffContext& c) {
+  using Bs = r::DPU_BS_CFG;
+  using Bn = r::DPU_BN_CFG;
+  const uint32_t bs = reg_of(c.our_regs, Bs::offset), bn = reg_of(c.our_regs, Bn::offset);
+  const uint32_t mul = reg_of(c.our_regs, r::DPU_BS_MUL_CFG::offset);
+  const uint32_t brdma = reg_of(c.our_regs, r::DPU_RDMA_RDMA_BRDMA_CFG::offset);
+  if (c.op.has_addend || !(c.op.out_multiplier > 0) || Bs::get_BS_MUL_BYPASS(bs) ||
+      !r::DPU_BS_MUL_CFG::get_BS_MUL_SRC(mul) || r::DPU_RDMA_RDMA_BRDMA_CFG::get_BRDMA_DATA_USE(brdma) != 7) {
+    return false;
+  }
+  if (Bn::get_BN_BYPASS(bn) || Bn::get_BN_ALU_BYPASS(bn) || Bn::get_BN_ALU_ALGO(bn) != 2 || Bn::get_BN_ALU_SRC(bn)) {
+    return false;
+  }
+  const double gain = out_multiplier(c.our_regs);  // output steps per unit of v
+  const int bs_shift = static_cast<int>(r::DPU_BS_MUL_CFG::get_BS_MUL_SHIFT_VALUE(mul));
+  const double needed_c = std::ldexp(c.op.out_multiplier, bs_shift) / gain;
+  if (needed_c < 16384 - 0.5 || needed_c > 32767 + 0.5) return false;
+  const double b = static_cast<int32_t>(reg_of(c.our_regs, r::DPU_BN_ALU_CFG::offset));
+  return std::fabs(b * gain - rocket::tflite_rounding_offset(c.op.out_multiplier)) <= gain / 2 * (1 + 1e-9);
 }
 
 bool clip_truncate_dropped(const DiffContext& c) {
@@ -131,6 +157,20 @@ const std::vector<Reason>& reasons() {
        "when rounding carries); Mesa truncates the float's mantissa and adds 1 (rocket.md §3.3), so its multiplier "
        "is up to 2^-14 too large. Checked per field: both encode m within 2^-13 and ours is the nearer one.",
        requant_rounding},
+      {"precise-requant",
+       {"DPU_DATA_FORMAT.BS_MUL_SHIFT_VALUE_NEG", "DPU_BS_CFG.BS_MUL_BYPASS", "DPU_BS_MUL_CFG.*",
+        "DPU_RDMA_RDMA_BRDMA_CFG.BRDMA_DATA_USE", "DPU_BN_CFG.BN_ALU_ALGO", "DPU_BN_CFG.BN_ALU_BYPASS",
+        "DPU_BN_CFG.BN_BYPASS", "DPU_BN_ALU_CFG.*", "DPU_OUT_CVT_SCALE.OUT_CVT_SCALE", "DPU_OUT_CVT_SHIFT.OUT_CVT_SHIFT"},
+       "Precise requantization (nonstick's default; docs/virtual-rk3588.md §10). TFLite requantizes with a 31-bit "
+       "multiplier M and two roundings, which equal one rounding of acc*M plus 2^-(r+1) steps. Mesa's OUT_CVT has a "
+       "15-bit scale and no such offset, so ~1 % of outputs per layer land one step off. nonstick runs the BS "
+       "multiplier (BS_MUL_BYPASS 0, BS_MUL_SRC 1, shift in BS_MUL_CFG and DATA_FORMAT) with one int16 C for every "
+       "channel from the BRDMA_DATA_USE 7 stream (the per-channel form of §9), chooses C and OUT_CVT_SCALE together "
+       "so that C*SCALE/2^(shift+OUT_CVT_SHIFT) is M to ~2^-25, and lets the BN ALU add the offset as the constant "
+       "BN_ALU_CFG (BN_ALU_ALGO 2, BN_ALU_BYPASS 0). Checked per field: M needs a C in [2^14, 2^15) at our gain "
+       "and BN_ALU_CFG is the offset to half a unit. Unverified on RK3588: no Mesa stream uses the BS multiplier "
+       "or the BN ALU; NONSTICK_ROCKET_REQUANT=outcvt returns to Mesa's registers.",
+       precise_requant},
       {"ew-scale-rounding",
        {"DPU_EW_CVT_SCALE_VALUE.EW_OP_CVT_SCALE"},
        "Fused ADD operand scale. nonstick rounds the addend's multiplier (s_addend/(s_in*s_w)) to the nearest "

@@ -14,10 +14,6 @@ namespace {
 
 using ir::DType;
 
-// Identity weight of the ADD lowering: the accumulator holds 64 * (a - a_zp),
-// i.e. six fractional bits below a's step, so the addend conversion rounds
-// far below one output step.
-constexpr int kIdentityWeight = 64;
 // A fused ADD skips TFLite's rounding of the convolution's own output, which
 // moves the final value by at most half a conv step; below 1.9 ADD-output
 // steps (plus the encodings' ~2^-15 error) that stays within one output step.
@@ -100,11 +96,11 @@ Support geometry_limits(const NpuConv& c) {
 }
 
 // Checks that need the whole NpuConv: encodings and the CBUF plan.
-Support finish(const NpuConv& c) {
+Support finish(const NpuConv& c, const EncodingOptions& options) {
   Support s = geometry_limits(c);
   if (!s.supported) return s;
   DpuEncoding e;
-  if (!(s = encode_dpu(c, &e)).supported) return s;
+  if (!(s = encode_dpu(c, options, &e)).supported) return s;
   TaskPlan plan;
   return plan_tasks(c, &plan);
 }
@@ -213,7 +209,7 @@ Support lower_add(const ir::Graph& g, const ir::Operation& op, NpuConv* c) {
   if (out.rank() == 4 && out.dim(0) != 1) return Support::no("batch > 1 not supported");
   int ia = op.inputs[0], ib = op.inputs[1];
   // The identity runs on a non-constant operand with the larger step, so
-  // the addend's ratio stays <= kIdentityWeight.
+  // the addend's ratio stays <= kAddIdentityWeight.
   if (a->constant || (!b->constant && b->quant.scale() > a->quant.scale())) {
     std::swap(a, b);
     std::swap(ia, ib);
@@ -230,11 +226,12 @@ Support lower_add(const ir::Graph& g, const ir::Operation& op, NpuConv* c) {
   c->out_zp = signed_zp(out);
   c->weight_zp = 0;
   c->weights.assign(static_cast<size_t>(c->in_c) * c->in_c, 0);
-  for (int i = 0; i < c->in_c; ++i) c->weights[static_cast<size_t>(i) * c->in_c + i] = kIdentityWeight;
+  for (int i = 0; i < c->in_c; ++i) c->weights[static_cast<size_t>(i) * c->in_c + i] = kAddIdentityWeight;
   c->bias.assign(static_cast<size_t>(c->out_c), 0);
-  c->acc_scale = static_cast<double>(a->quant.scale()) / kIdentityWeight;
+  c->acc_scale = static_cast<double>(a->quant.scale()) / kAddIdentityWeight;
   c->addend_multiplier = static_cast<double>(b->quant.scale()) / c->acc_scale;
   c->out_multiplier = c->acc_scale / static_cast<double>(out.quant.scale());
+  c->add_scales = {a->quant.scale(), b->quant.scale(), out.quant.scale()};
   set_activation(op.get<ir::ElementwiseParams>().activation, out, c);
   return Support::yes();
 }
@@ -256,7 +253,8 @@ FeatureShape feature_shape(const ir::Tensor& t) {
   return f;
 }
 
-Support lower_op(const ir::Graph& graph, const ir::Operation& op, int op_index, NpuConv* out) {
+Support lower_op(const ir::Graph& graph, const ir::Operation& op, int op_index, const EncodingOptions& options,
+                 NpuConv* out) {
   using ir::OpType;
   if (op.type != OpType::kConv2D && op.type != OpType::kDepthwiseConv2D && op.type != OpType::kFullyConnected &&
       op.type != OpType::kAdd) {
@@ -275,12 +273,13 @@ Support lower_op(const ir::Graph& graph, const ir::Operation& op, int op_index, 
   c.label = label_of(op, op_index);
   s = op.type == OpType::kAdd ? lower_add(graph, op, &c) : lower_weighted(graph, op, &c);
   if (!s.supported) return s;
-  if (!(s = finish(c)).supported) return s;
+  if (!(s = finish(c, options)).supported) return s;
   *out = std::move(c);
   return Support::yes();
 }
 
-std::string fusion_blocker(const ir::Graph& graph, const NpuConv& conv, const NpuConv& add) {
+std::string fusion_blocker(const ir::Graph& graph, const NpuConv& conv, const NpuConv& add,
+                           const EncodingOptions& options) {
   if (conv.has_addend()) return "the convolution already adds a tensor";
   // Every captured stream with an element-wise operand is a dense
   // convolution; depthwise writes 64-channel groups (SURFACE_ADD of four
@@ -323,6 +322,12 @@ std::string fusion_blocker(const ir::Graph& graph, const NpuConv& conv, const Np
       return "the convolution's output can saturate before the ADD";
     }
   }
+  // TFLite rounds the convolution's output to its 8-bit step before adding;
+  // the fused form cannot, the separate ADD reproduces TFLite exactly
+  // (docs/virtual-rk3588.md §10.6).
+  if (options.requant == EncodingOptions::Requant::kPrecise) {
+    return "precise requantization keeps the ADD separate (TFLite rounds the convolution's output first)";
+  }
   return {};
 }
 
@@ -344,12 +349,12 @@ NpuConv fuse_add(const ir::Graph& graph, const NpuConv& conv, const NpuConv& add
   return f;
 }
 
-Status lower_graph(const ir::Graph& graph, std::vector<NpuConv>* ops) {
+Status lower_graph(const ir::Graph& graph, const EncodingOptions& options, std::vector<NpuConv>* ops) {
   ops->clear();
   for (size_t i = 0; i < graph.ops.size(); ++i) {
     const ir::Operation& op = graph.ops[i];
     NpuConv c;
-    Support s = lower_op(graph, op, static_cast<int>(i), &c);
+    Support s = lower_op(graph, op, static_cast<int>(i), options, &c);
     if (!s.supported) return Status::error(label_of(op, static_cast<int>(i)) + ": " + s.reason);
     if (op.type == ir::OpType::kAdd) {
       // Try the producers of either operand (latest first).
@@ -357,14 +362,14 @@ Status lower_graph(const ir::Graph& graph, std::vector<NpuConv>* ops) {
       for (size_t j = ops->size(); j-- > 0 && !fused;) {
         NpuConv& conv = (*ops)[j];
         if (conv.output != c.input && conv.output != c.addend) continue;
-        if (!fusion_blocker(graph, conv, c).empty()) continue;
+        if (!fusion_blocker(graph, conv, c, options).empty()) continue;
         const int other = c.input == conv.output ? c.addend : c.input;
         // The other operand must be ready when the convolution runs.
         bool ready = true;
         for (size_t k = j; k < ops->size(); ++k) ready &= (*ops)[k].output != other;
         if (!ready) continue;
         NpuConv f = fuse_add(graph, conv, c);
-        if (!finish(f).supported) continue;
+        if (!finish(f, options).supported) continue;
         conv = std::move(f);
         fused = true;
       }

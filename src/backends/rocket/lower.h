@@ -6,10 +6,11 @@
 //   DEPTHWISE_CONV_2D       -> depthwise convolution (multiplier 1, C > 1), or
 //                              a dense one with block-diagonal weights
 //   FULLY_CONNECTED         -> 1x1 dense convolution over the rows
-//   ADD                     -> fused into the convolution producing one operand
-//                              when that is exact within one step, else an
-//                              identity 1x1 convolution of one operand plus the
-//                              other through the DPU's element-wise stage.
+//   ADD                     -> an identity 1x1 convolution of one operand plus
+//                              the other through the DPU's element-wise stage;
+//                              with the OUT_CVT-only encoding, fused into the
+//                              convolution producing one operand when that is
+//                              exact within one step.
 // All values are in the NPU's signed int8 domain: uint8 tensors are moved
 // there by subtracting 128 (rocket.md §3.8); int8 tensors are used as is.
 // Int8 per-channel filters keep one multiplier per output channel
@@ -23,9 +24,17 @@
 #include <vector>
 
 #include "backends/backend.h"
+#include "backends/rocket/encoding.h"
 #include "ir/graph.h"
 
 namespace nonstick::rocket {
+
+// Weight of the identity convolution a standalone ADD runs on its first
+// operand: the accumulator holds 64 * (a - a_zp), six fractional bits below
+// a's step, so the OUT_CVT-only encoding's addend conversion rounds far
+// below one output step; a power of two, so the precise encoding's BS
+// shift can take it out exactly.
+constexpr int kAddIdentityWeight = 64;
 
 struct NpuConv {
   std::vector<int> source_ops;  // graph op indices this operation implements
@@ -64,8 +73,16 @@ struct NpuConv {
   int addend = -1;  // graph tensor index; -1 when none
   int32_t addend_zp = 0;
   double addend_multiplier = 0;
+  // A standalone ADD (identity convolution of `input`, weight
+  // kAddIdentityWeight, plus `addend`): TFLite's scales of the two operands
+  // and the output, from which the precise encoding reproduces TFLite's ADD
+  // arithmetic (coefs.h). All 0 for every other op, fused ADDs included.
+  struct AddScales {
+    float input = 0, addend = 0, output = 0;
+  } add_scales;
 
   bool has_addend() const { return addend >= 0; }
+  bool standalone_add() const { return add_scales.output > 0; }
   bool per_channel() const { return !channel_multipliers.empty(); }
   // Output channels the DPU writes (whole groups).
   int out_c_padded() const;
@@ -73,17 +90,24 @@ struct NpuConv {
   uint64_t macs() const;
 };
 
-// Lowers one op of `graph` on its own (an ADD becomes the identity form).
-// The same function answers Backend::supports() and feeds compilation, so a
+// Lowers one op of `graph` on its own (an ADD becomes the identity form),
+// checking that it encodes under `options`. The same function answers
+// Backend::supports() and feeds compilation, so with the same options a
 // supported op always compiles. On refusal the Support carries the reason.
-Support lower_op(const ir::Graph& graph, const ir::Operation& op, int op_index, NpuConv* out);
+Support lower_op(const ir::Graph& graph, const ir::Operation& op, int op_index, const EncodingOptions& options,
+                 NpuConv* out);
 
-// Lowers a whole partition in execution order and fuses ADDs into their
-// producing convolution where that is exact within one output step.
-Status lower_graph(const ir::Graph& graph, std::vector<NpuConv>* ops);
+// Lowers a whole partition in execution order and, with the OUT_CVT-only
+// encoding, fuses ADDs into their producing convolution where that is exact
+// within one output step.
+Status lower_graph(const ir::Graph& graph, const EncodingOptions& options, std::vector<NpuConv>* ops);
 
-// Why an ADD cannot be fused into `conv` (empty when it can). Exposed for tests.
-std::string fusion_blocker(const ir::Graph& graph, const NpuConv& conv, const NpuConv& add);
+// Why an ADD cannot be fused into `conv` under `options` (empty when it
+// can). Precise requantization never fuses: the fused form skips TFLite's
+// rounding of the convolution's output, the separate ADD is exact.
+// Exposed for tests.
+std::string fusion_blocker(const ir::Graph& graph, const NpuConv& conv, const NpuConv& add,
+                           const EncodingOptions& options);
 // `conv` with the lowered ADD `add` (one operand being conv's output) folded
 // into its DPU stage; does not check fusion_blocker().
 NpuConv fuse_add(const ir::Graph& graph, const NpuConv& conv, const NpuConv& add);

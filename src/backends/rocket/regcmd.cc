@@ -10,7 +10,11 @@
 //  - CNA PAD_CON1 always carries the pad byte replicated in 16 bits;
 //  - per-channel requantization on the BS multiplier (BRDMA_DATA_USE 7), an
 //    encoding from third-party notes that no Mesa stream contains
-//    (docs/virtual-rk3588.md §9).
+//    (docs/virtual-rk3588.md §9);
+//  - precise requantization: the BS multiplier with equal C per channel,
+//    and TFLite's rounding offset added by the BN ALU (§10, unverified);
+//    for a standalone ADD the EW operand added after the BS multiplier
+//    (§10.6, unverified).
 #include "backends/rocket/regcmd.h"
 
 #include "backends/rocket/hw.h"
@@ -166,7 +170,7 @@ void emit_task(const NpuConv& op, const DpuEncoding& enc, const TaskPlan& plan, 
                                  r::DPU_FEATURE_MODE_CFG::OUTPUT_MODE(kDpuOutputToMemory));
   // int8 everywhere; with the BS multiplier, its shift for negative products
   // (the positive one is in BS_MUL_CFG; both the same).
-  e.set<r::DPU_DATA_FORMAT>(r::DPU_DATA_FORMAT::BS_MUL_SHIFT_VALUE_NEG(enc.per_channel ? enc.bs_shift : 0));
+  e.set<r::DPU_DATA_FORMAT>(r::DPU_DATA_FORMAT::BS_MUL_SHIFT_VALUE_NEG(enc.bs_multiplier ? enc.bs_shift : 0));
   e.set<r::DPU_OFFSET_PEND>(0);
   e.set<r::DPU_DST_BASE_ADDR>(addr.output + out_offset);
   e.set<r::DPU_DST_SURF_STRIDE>(r::DPU_DST_SURF_STRIDE::DST_SURF_STRIDE(plane));
@@ -175,14 +179,14 @@ void emit_task(const NpuConv& op, const DpuEncoding& enc, const TaskPlan& plan, 
   e.set<r::DPU_DATA_CUBE_NOTCH_ADDR>(0);
   e.set<r::DPU_DATA_CUBE_CHANNEL>(r::DPU_DATA_CUBE_CHANNEL::ORIG_CHANNEL(static_cast<uint32_t>(op.out_c - 1)) |
                                   r::DPU_DATA_CUBE_CHANNEL::CHANNEL(cout - 1));
-  // BS: add the per-channel bias stream (BRDMA), no ReLU; multiply only for
-  // per-channel requantization, by C[c] from the same stream, then shift.
+  // BS: add the per-channel bias stream (BRDMA), no ReLU; with the BS
+  // multiplier, multiply by C[c] from the same stream, then shift.
   e.set<r::DPU_BS_CFG>(r::DPU_BS_CFG::BS_ALU_ALGO(kAluAdd) | r::DPU_BS_CFG::BS_ALU_SRC(1) |
-                       r::DPU_BS_CFG::BS_RELU_BYPASS(1) | r::DPU_BS_CFG::BS_MUL_BYPASS(enc.per_channel ? 0 : 1));
+                       r::DPU_BS_CFG::BS_RELU_BYPASS(1) | r::DPU_BS_CFG::BS_MUL_BYPASS(enc.bs_multiplier ? 0 : 1));
   e.set<r::DPU_BS_ALU_CFG>(0);
-  e.set<r::DPU_BS_MUL_CFG>(enc.per_channel ? r::DPU_BS_MUL_CFG::BS_MUL_SHIFT_VALUE(enc.bs_shift) |
-                                                 r::DPU_BS_MUL_CFG::BS_MUL_SRC(1)
-                                           : 0);
+  e.set<r::DPU_BS_MUL_CFG>(enc.bs_multiplier ? r::DPU_BS_MUL_CFG::BS_MUL_SHIFT_VALUE(enc.bs_shift) |
+                                                   r::DPU_BS_MUL_CFG::BS_MUL_SRC(1)
+                                             : 0);
   e.set<r::DPU_BS_RELUX_CMP_VALUE>(0);
   const uint32_t ow_size = op.depthwise ? 3 : 1;
   e.set<r::DPU_BS_OW_CFG>(r::DPU_BS_OW_CFG::SIZE_E_2(ow_size) | r::DPU_BS_OW_CFG::SIZE_E_1(ow_size) |
@@ -190,16 +194,20 @@ void emit_task(const NpuConv& op, const DpuEncoding& enc, const TaskPlan& plan, 
   e.set<r::DPU_BS_OW_OP>(r::DPU_BS_OW_OP::OW_OP(r::twos_complement(enc.ow_op, 16)));
   e.set<r::DPU_WDMA_SIZE_0>(r::DPU_WDMA_SIZE_0::CHANNEL_WDMA(cout - 1));
   e.set<r::DPU_WDMA_SIZE_1>(r::DPU_WDMA_SIZE_1::HEIGHT_WDMA(rows - 1) | r::DPU_WDMA_SIZE_1::WIDTH_WDMA(out_w - 1));
-  // BN: the output clamp when nothing is added afterwards.
+  // BN: the constant rounding offset (ALU add of BN_ALU_CFG), and the
+  // output clamp when nothing is added afterwards.
   const bool bn_clamp = !add && enc.relu;
-  e.set<r::DPU_BN_CFG>(r::DPU_BN_CFG::BN_RELUX_EN(bn_clamp && enc.relux ? 1 : 0) |
+  const bool bn_on = bn_clamp || enc.bn_add;
+  e.set<r::DPU_BN_CFG>(r::DPU_BN_CFG::BN_ALU_ALGO(enc.bn_add ? kAluAdd : 0) |
+                       r::DPU_BN_CFG::BN_RELUX_EN(bn_clamp && enc.relux ? 1 : 0) |
                        r::DPU_BN_CFG::BN_RELU_BYPASS(bn_clamp ? 0 : 1) | r::DPU_BN_CFG::BN_MUL_BYPASS(1) |
-                       r::DPU_BN_CFG::BN_ALU_BYPASS(1) | r::DPU_BN_CFG::BN_BYPASS(bn_clamp ? 0 : 1));
-  e.set<r::DPU_BN_ALU_CFG>(0);
+                       r::DPU_BN_CFG::BN_ALU_BYPASS(enc.bn_add ? 0 : 1) | r::DPU_BN_CFG::BN_BYPASS(bn_on ? 0 : 1));
+  e.set<r::DPU_BN_ALU_CFG>(enc.bn_add ? s32(enc.bn_operand) : 0);
   e.set<r::DPU_BN_MUL_CFG>(0);
   e.set<r::DPU_BN_RELUX_CMP_VALUE>(
       r::DPU_BN_RELUX_CMP_VALUE::BN_RELUX_CMP_DAT(bn_clamp && enc.relux ? s32(enc.relux_cap) : 0));
-  // EW: the addend (ERDMA), converted to accumulator units, then the clamp.
+  // EW: the addend (ERDMA), converted to the units of v (accumulator units,
+  // or after the BS multiplier for a precise ADD), then the clamp.
   const bool ew_clamp = add && enc.relu;
   if (add) {
     e.set<r::DPU_EW_CFG>(r::DPU_EW_CFG::EW_CVT_TYPE(1) | r::DPU_EW_CFG::EW_DATA_MODE(1) |
@@ -256,7 +264,7 @@ void emit_task(const NpuConv& op, const DpuEncoding& enc, const TaskPlan& plan, 
   e.set<r::DPU_RDMA_RDMA_DATA_CUBE_CHANNEL>(r::DPU_RDMA_RDMA_DATA_CUBE_CHANNEL::CHANNEL(cout - 1));
   e.set<r::DPU_RDMA_RDMA_SRC_BASE_ADDR>(add ? addr.addend + out_offset : 0);
   e.set<r::DPU_RDMA_RDMA_BRDMA_CFG>(
-      r::DPU_RDMA_RDMA_BRDMA_CFG::BRDMA_DATA_USE(enc.per_channel ? kBrdmaBiasOwMul : kBrdmaBias));
+      r::DPU_RDMA_RDMA_BRDMA_CFG::BRDMA_DATA_USE(enc.bs_multiplier ? kBrdmaBiasOwMul : kBrdmaBias));
   e.set<r::DPU_RDMA_RDMA_BS_BASE_ADDR>(addr.biases);
   e.set<r::DPU_RDMA_RDMA_NRDMA_CFG>(0);
   e.set<r::DPU_RDMA_RDMA_BN_BASE_ADDR>(0);

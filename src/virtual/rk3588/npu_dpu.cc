@@ -1,7 +1,9 @@
 // DPU (BS, BN, EW, OUT_CVT, WDMA) and DPU_RDMA (BRDMA bias stream,
 // MRDMA/ERDMA element-wise operand) of the virtual NPU. Semantics and the
 // evidence for each are in docs/virtual-rk3588.md; the BS multiplier with
-// its per-channel stream (§9) follows third-party notes, not Mesa's streams.
+// its per-channel stream (§9) follows third-party notes, and the BN ALU's
+// constant add and the EW operand after the BS multiplier (§10) NVDLA's
+// SDP design, not Mesa's streams.
 #include "virtual/rk3588/npu_dpu.h"
 
 #include <algorithm>
@@ -64,6 +66,9 @@ struct DpuSetup {
   // BS multiplier: C per channel from the data-use-7 stream, then a shift.
   bool bs_mul = false;
   uint32_t bs_shift = 0;
+  // BN ALU: adds the constant BN_ALU_CFG (§10).
+  bool bn_add = false;
+  int64_t bn_operand = 0;
   Relu bs_relu, bn_relu;
   EwSetup ew;
   int64_t out_offset = 0, out_scale = 1;
@@ -201,10 +206,21 @@ Status decode_bs_bn(const RegisterFile& regs, bool rdma_enabled, DpuSetup* d) {
 
   const uint32_t bn = regs.get<DPU_BN_CFG>();
   if (!DPU_BN_CFG::get_BN_BYPASS(bn)) {
-    // Only the ReLU/ReLUX part of BN (vendor ReLU6 streams, rocket.md §3.7).
-    if (!DPU_BN_CFG::get_BN_ALU_BYPASS(bn) || !DPU_BN_CFG::get_BN_MUL_BYPASS(bn) || DPU_BN_CFG::get_BN_MUL_PRELU(bn)) {
-      return unmodelled<DPU_BN_CFG>("", bn,
-                                    "only a BN stage with ALU and multiplier bypassed (ReLU/ReLUX) is modelled");
+    // ReLU/ReLUX (vendor ReLU6 streams, rocket.md §3.7), and the ALU adding
+    // the constant operand (NVDLA SDP lineage, §10).
+    if (!DPU_BN_CFG::get_BN_MUL_BYPASS(bn) || DPU_BN_CFG::get_BN_MUL_PRELU(bn)) {
+      return unmodelled<DPU_BN_CFG>("", bn, "the BN multiplier is not modelled (BN_MUL_BYPASS must be 1)");
+    }
+    if (!DPU_BN_CFG::get_BN_ALU_BYPASS(bn)) {
+      if (DPU_BN_CFG::get_BN_ALU_ALGO(bn) != kAluAdd) {
+        return unmodelled<DPU_BN_CFG>("BN_ALU_ALGO", DPU_BN_CFG::get_BN_ALU_ALGO(bn), "only 2 (add) is modelled");
+      }
+      if (DPU_BN_CFG::get_BN_ALU_SRC(bn)) {
+        return unmodelled<DPU_BN_CFG>("BN_ALU_SRC", 1,
+                                      "the BN ALU is modelled only with its constant operand (BN_ALU_CFG)");
+      }
+      d->bn_add = true;
+      d->bn_operand = static_cast<int32_t>(regs.get<DPU_BN_ALU_CFG>());
     }
     d->bn_relu = {!DPU_BN_CFG::get_BN_RELU_BYPASS(bn), static_cast<bool>(DPU_BN_CFG::get_BN_RELUX_EN(bn)),
                   static_cast<int32_t>(regs.get<DPU_BN_RELUX_CMP_VALUE>())};
@@ -233,9 +249,9 @@ Status decode_ew(const RegisterFile& regs, const ConvOutput& in, bool rdma_enabl
     }
     return {};
   }
-  if (d->bs_mul) {
-    return unmodelled<DPU_EW_CFG>("", ew, "an EW operand after the BS multiplier is not modelled");
-  }
+  // After the BS multiplier the EW stage adds to its (and BN's) output as it
+  // adds to the accumulator without it: NVDLA's Y unit follows X1 and X2
+  // (docs §10.6), unverified on RK3588.
   // The one EW configuration evidenced (Mesa's fused ADD, rocket.md §3.5).
   using Ew = DPU_EW_CFG;
   if (Ew::get_EW_OP_BYPASS(ew) || Ew::get_EW_OP_TYPE(ew) || !Ew::get_EW_OP_SRC(ew) || !Ew::get_EW_LUT_BYPASS(ew) ||
@@ -418,6 +434,11 @@ Status run_dpu(const RegisterFile& regs, DeviceMemory& memory, const ConvOutput&
                                 std::numeric_limits<int32_t>::min(), std::numeric_limits<int32_t>::max());
       }
       v = d.bs_relu.apply(v);
+      if (d.bn_add) {
+        // Exact, then saturated to int32 like the BS stage's result (§10).
+        v = std::clamp<int64_t>(v + d.bn_operand, std::numeric_limits<int32_t>::min(),
+                                std::numeric_limits<int32_t>::max());
+      }
       v = d.bn_relu.apply(v);
       if (d.ew.enabled) {
         const int64_t e = ew.surface[c / kAtomBytes][px * kAtomBytes + c % kAtomBytes];

@@ -1,12 +1,15 @@
 // The virtual NPU's BS stage with the per-channel multiplier (the
-// BRDMA_DATA_USE 7 form of docs/virtual-rk3588.md §9, a third-party claim):
-// a task emitted by the rocket compiler runs on the NPU core model, and
-// every output is compared with a host model of the claimed arithmetic,
-// v = sat32(rne((acc + A) * C >> s)), computed from the very stream and
-// register values the core reads. Also the claimed corner cases (ties to
-// even for both signs, the product held wide, int32 saturation) and the
-// refusal of every form the model does not implement. These pin the model
-// to the claim; whether hardware agrees is not testable here.
+// BRDMA_DATA_USE 7 form of docs/virtual-rk3588.md §9, a third-party claim)
+// and its BN stage adding a constant (§10, NVDLA lineage, unverified on
+// RK3588): a task emitted by the rocket compiler runs on the NPU core model,
+// and every output is compared with a host model of the claimed arithmetic,
+// v1 = sat32(rne((acc + A) * C >> s)), v2 = sat32(v1 + BN_ALU_CFG),
+// computed from the very stream and register values the core reads. Also the
+// claimed corner cases (ties to even for both signs, the product held wide,
+// int32 saturation of v1 and v2), a precise per-tensor task against TFLite's
+// own arithmetic, and the refusal of every form the model does not
+// implement. These pin the model to the claim; whether hardware agrees is not
+// testable here.
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -16,11 +19,13 @@
 #include <string>
 #include <vector>
 
+#include "backends/reference/conv_util.h"
 #include "backends/rocket/coefs.h"
 #include "backends/rocket/lower.h"
 #include "backends/rocket/regcmd.h"
 #include "backends/rocket/tasks.h"
 #include "golden.h"
+#include "requant_mode.h"
 #include "rocket/registers.h"
 #include "virtual/rk3588/npu_core.h"
 
@@ -74,11 +79,13 @@ class RocketBsStage : public ::testing::Test {
   static constexpr uint32_t kIn = 0x10000000, kOut = 0x10100000, kWeights = 0x10200000, kStream = 0x10300000,
                             kRegcmd = 0x10380000;
 
+  virtual rocket::NpuConv make_conv() { return per_channel_conv(); }
+
   void SetUp() override {
-    conv_ = per_channel_conv();
-    const Support ok = rocket::encode_dpu(conv_, &enc_);
+    conv_ = make_conv();
+    const Support ok = rocket::encode_dpu(conv_, precise_requant(), &enc_);
     ASSERT_TRUE(ok.supported) << ok.reason;
-    ASSERT_TRUE(enc_.per_channel);
+    ASSERT_TRUE(enc_.bs_multiplier);
     rocket::TaskPlan plan;
     ASSERT_TRUE(rocket::plan_tasks(conv_, &plan).supported);
     rocket::TaskAddresses a{kIn, kOut, kWeights, kStream, 0, 0, 0, false};
@@ -86,7 +93,7 @@ class RocketBsStage : public ::testing::Test {
     const std::vector<uint8_t> w = rocket::pack_weights(conv_);
     std::memcpy(mem_.at(kWeights), w.data(), w.size());
     std::vector<int32_t> stream;
-    ASSERT_TRUE(rocket::fold_biases(conv_, &stream).ok());
+    ASSERT_TRUE(rocket::fold_biases(conv_, precise_requant(), &stream).ok());
     std::memcpy(mem_.at(kStream), stream.data(), stream.size() * 4);
     // Inputs -128..127 spread over pixels and channels (one surface).
     for (int px = 0; px < 6; ++px) {
@@ -118,7 +125,8 @@ class RocketBsStage : public ::testing::Test {
   int8_t npu_out(int px, int ch) { return static_cast<int8_t>(mem_.at(kOut)[(ch / 16) * 6 * 16 + px * 16 + ch % 16]); }
 
   // The claimed arithmetic, read from the stream and registers in memory:
-  // v = sat32(rne((acc + A) * C >> s)); out = sat8(round_half_up(v * SCALE >> SHIFT) + OFFSET).
+  // v1 = sat32(rne((acc + A) * C >> s)); v2 = sat32(v1 + BN_ALU_CFG) when the
+  // BN ALU is live; out = sat8(round_half_up(v2 * SCALE >> SHIFT) + OFFSET).
   int64_t claimed_v(int px, int ch) {
     int64_t acc = 0;
     for (int k = 0; k < 16; ++k) {
@@ -137,9 +145,15 @@ class RocketBsStage : public ::testing::Test {
     }
     return std::clamp<int64_t>(q, std::numeric_limits<int32_t>::min(), std::numeric_limits<int32_t>::max());
   }
+  int64_t claimed_v2(int px, int ch) {
+    const int64_t v1 = claimed_v(px, ch);
+    if (r::DPU_BN_CFG::get_BN_ALU_BYPASS(get(r::DPU_BN_CFG::offset))) return v1;
+    return std::clamp<int64_t>(v1 + static_cast<int32_t>(get(r::DPU_BN_ALU_CFG::offset)),
+                               std::numeric_limits<int32_t>::min(), std::numeric_limits<int32_t>::max());
+  }
   int claimed_out(int px, int ch) {
     const uint32_t scale = get(r::DPU_OUT_CVT_SCALE::offset), shift = get(r::DPU_OUT_CVT_SHIFT::offset);
-    const int64_t prod = claimed_v(px, ch) * scale;
+    const int64_t prod = claimed_v2(px, ch) * scale;
     const int64_t q = shift ? (prod + (int64_t{1} << (shift - 1))) >> shift : prod;
     return static_cast<int>(std::clamp<int64_t>(q + static_cast<int32_t>(get(r::DPU_OUT_CVT_OFFSET::offset)), -128, 127));
   }
@@ -149,8 +163,10 @@ class RocketBsStage : public ::testing::Test {
       for (int ch = 0; ch < 32; ++ch) EXPECT_EQ(npu_out(px, ch), claimed_out(px, ch)) << "pixel " << px << " channel " << ch;
     }
   }
-  // OUT_CVT as the identity (v * 2^14 >> 14), so v itself reaches memory.
+  // OUT_CVT as the identity (v * 2^14 >> 14), so v itself reaches memory;
+  // BN_ALU_CFG 0.
   void identity_out_cvt() {
+    set(r::DPU_BN_ALU_CFG::offset, 0);
     set(r::DPU_OUT_CVT_SCALE::offset, 1u << 14);
     set(r::DPU_OUT_CVT_SHIFT::offset, 14);
     set(r::DPU_OUT_CVT_OFFSET::offset, 0);
@@ -166,7 +182,10 @@ class RocketBsStage : public ::testing::Test {
   FlatMemory mem_;
 };
 
-TEST_F(RocketBsStage, ComputesTheClaimedArithmetic) { expect_claimed(); }
+TEST_F(RocketBsStage, ComputesTheClaimedArithmetic) {
+  EXPECT_EQ(r::DPU_BN_CFG::get_BN_ALU_BYPASS(get(r::DPU_BN_CFG::offset)), 0u);  // precise: BN adds B
+  expect_claimed();
+}
 
 TEST_F(RocketBsStage, ShiftRoundsTiesToEvenForBothSigns) {
   identity_out_cvt();
@@ -228,6 +247,93 @@ TEST_F(RocketBsStage, RefusesWhatItDoesNotModel) {
   EXPECT_EQ(run().rfind("DPU_RDMA_RDMA_BRDMA_CFG.BRDMA_DATA_USE = 0x7: ", 0), 0u) << run();
 }
 
+// The BN stage's constant add (§10): v2 = sat32(v1 + BN_ALU_CFG), exact
+// before the saturation, then BN ReLU/ReLUX and OUT_CVT.
+TEST_F(RocketBsStage, BnAluAddsItsConstantOperandThenSaturates) {
+  identity_out_cvt();
+  set(r::DPU_BS_MUL_CFG::offset, 1);  // shift 0: v1 = (acc + A) * C exactly
+  set(r::DPU_DATA_FORMAT::offset, 0);
+  int64_t acc[4] = {};
+  for (int ch = 0; ch < 4; ++ch) {
+    for (int k = 0; k < 16; ++k) {
+      acc[ch] += int64_t{static_cast<int8_t>(mem_.at(kIn)[k])} * conv_.weights[static_cast<size_t>(ch * 16 + k)];
+    }
+  }
+  set_operands(0, static_cast<int32_t>(20 - acc[0]), 1);   // v1 = 20
+  set_operands(1, static_cast<int32_t>(-20 - acc[1]), 1);  // v1 = -20
+  for (int32_t b : {0, 7, -50}) {
+    set(r::DPU_BN_ALU_CFG::offset, static_cast<uint32_t>(b));
+    ASSERT_EQ(run(), "ok");
+    EXPECT_EQ(npu_out(0, 0), std::clamp(20 + b, -128, 127)) << b;
+    EXPECT_EQ(npu_out(0, 1), std::clamp(-20 + b, -128, 127)) << b;
+  }
+  // Near int32's ends: the sum saturates rather than wraps. OUT_CVT reads
+  // v2 / 2^24, so int32 max gives 128 -> 127 and min -128 (wrapping would
+  // give the opposite sign).
+  set(r::DPU_OUT_CVT_SHIFT::offset, 14 + 24);
+  set_operands(2, static_cast<int32_t>(std::numeric_limits<int32_t>::max() - 5 - acc[2]), 1);
+  set_operands(3, static_cast<int32_t>(std::numeric_limits<int32_t>::min() + 5 - acc[3]), 1);
+  set(r::DPU_BN_ALU_CFG::offset, 10);
+  ASSERT_EQ(run(), "ok");
+  EXPECT_EQ(npu_out(0, 2), 127);
+  EXPECT_EQ(claimed_v2(0, 2), std::numeric_limits<int32_t>::max());
+  set(r::DPU_BN_ALU_CFG::offset, static_cast<uint32_t>(-10));
+  ASSERT_EQ(run(), "ok");
+  EXPECT_EQ(npu_out(0, 3), -128);
+  EXPECT_EQ(claimed_v2(0, 3), std::numeric_limits<int32_t>::min());
+  expect_claimed();
+}
+
+TEST_F(RocketBsStage, RefusesTheBnFormsItDoesNotModel) {
+  const uint32_t bn = get(r::DPU_BN_CFG::offset);
+  set(r::DPU_BN_CFG::offset, bn | r::DPU_BN_CFG::BN_ALU_SRC(1));  // operand from the NRDMA stream
+  EXPECT_EQ(run().rfind("DPU_BN_CFG.BN_ALU_SRC = 0x1: ", 0), 0u) << run();
+  set(r::DPU_BN_CFG::offset, (bn & ~r::DPU_BN_CFG::BN_ALU_ALGO(0xf)) | r::DPU_BN_CFG::BN_ALU_ALGO(0));  // max
+  EXPECT_EQ(run().rfind("DPU_BN_CFG.BN_ALU_ALGO = 0x0: ", 0), 0u) << run();
+  set(r::DPU_BN_CFG::offset, bn & ~r::DPU_BN_CFG::BN_MUL_BYPASS(1));  // BN multiplier live
+  EXPECT_EQ(run().rfind("DPU_BN_CFG = ", 0), 0u) << run();
+  set(r::DPU_BN_CFG::offset, bn);
+  EXPECT_EQ(run(), "ok");
+}
+
+// Precise per-tensor requantization (§10) end to end on the core model: one
+// C for every channel from the data-use-7 stream, the BN stage adding
+// TFLite's rounding offset; every output equals both the host model of the
+// modelled arithmetic and TFLite's own requantization of the accumulator
+// (ruy's, as CONV_2D runs it on x86), on every one of 192 outputs.
+class RocketPreciseTask : public RocketBsStage {
+ protected:
+  rocket::NpuConv make_conv() override {
+    rocket::NpuConv c = per_channel_conv();
+    c.channel_multipliers.clear();
+    c.out_multiplier = 0.000731;  // outputs mostly inside int8
+    return c;
+  }
+};
+
+TEST_F(RocketPreciseTask, EqualsTheModelAndTflite) {
+  ASSERT_TRUE(enc_.bn_add);
+  for (int ch = 1; ch < 32; ++ch) ASSERT_EQ(enc_.bs_mul[static_cast<size_t>(ch)], enc_.bs_mul[0]);
+  expect_claimed();
+  const reference::QuantizedMultiplier q = reference::quantize_multiplier(conv_.out_multiplier);
+  std::vector<int32_t> folded;
+  ASSERT_TRUE(rocket::folded_biases(conv_, &folded).ok());
+  int inside = 0;
+  for (int px = 0; px < 6; ++px) {
+    for (int ch = 0; ch < 32; ++ch) {
+      int64_t acc = folded[static_cast<size_t>(ch)];
+      for (int k = 0; k < 16; ++k) {
+        const int64_t x = static_cast<int8_t>(mem_.at(kIn)[px * 16 + k]);
+        acc += x * conv_.weights[static_cast<size_t>(ch * 16 + k)];
+      }
+      const int tflite = std::clamp(
+          reference::multiply_by_quantized_multiplier_gemm(static_cast<int32_t>(acc), q) + conv_.out_zp, -128, 127);
+      EXPECT_EQ(npu_out(px, ch), tflite) << "pixel " << px << " channel " << ch << " acc " << acc;
+      inside += tflite > -128 && tflite < 127;
+    }
+  }
+  EXPECT_GT(inside, 150);
+}
 
 }  // namespace
 }  // namespace nonstick::testing

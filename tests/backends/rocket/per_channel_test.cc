@@ -8,7 +8,9 @@
 //
 //   - Op sweeps against TFLite's CPU kernels (tolerance 1: the encoding's
 //     error before the final rounding is bounded below half a step, see
-//     coefs.cc) over channel counts, scale spreads, kernels, strides, clamps.
+//     coefs.cc) over channel counts, scale spreads, kernels, strides, clamps;
+//     in the default precise mode (BN stage adding TFLite's rounding offset,
+//     docs/virtual-rk3588.md §10) and on a subset with the OUT_CVT-only one.
 //   - The emitted words and stream bytes are exactly the claimed encoding,
 //     and the split between the per-channel multiplier and OUT_CVT is the
 //     one documented in coefs.h, for synthetic layers and every layer of the
@@ -19,6 +21,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdio>
 #include <cstring>
 #include <limits>
 #include <string>
@@ -31,6 +34,7 @@
 #include "backends/rocket/tasks.h"
 #include "golden.h"
 #include "no_fallback.h"
+#include "requant_mode.h"
 #include "rocket/registers.h"
 #include "support/op_harness.h"
 
@@ -42,6 +46,10 @@ using ir::DType;
 using ir::Padding;
 namespace r = rocket::reg;
 
+// C carries each channel's multiplier in at most 15 bits (fewer for the
+// smaller channels), a slope error of up to ~2^-9 steps over the int8 range
+// that the rounding offset of precise requantization cannot remove: ~0.1-0.3 %
+// of outputs land one step away in the sweeps below, in both modes.
 constexpr int kTolerance = 1;
 
 // ---------------------------------------------------------------- sweeps
@@ -59,6 +67,7 @@ struct PcCase {
   int32_t in_zp = -3, out_zp = 5;
   double spread = 10;  // largest / smallest filter scale
   Spread kind = Spread::kLogUniform;
+  const char* mode = "precise";  // requantization encoding (requant_mode.h)
 };
 
 int out_size(Padding p, int in, int k, int s) { return p == Padding::kSame ? (in + s - 1) / s : (in - k + s) / s; }
@@ -114,8 +123,9 @@ TEST_P(PerChannelConv, MatchesTflite) {
   // The per-channel encoding is the one under test: equal scales take the
   // per-tensor path, which conv_ops_test covers.
   rocket::NpuConv lowered;
-  ASSERT_TRUE(rocket::lower_op(g, g.ops[0], 0, &lowered).supported);
+  ASSERT_TRUE(rocket::lower_op(g, g.ops[0], 0, precise_requant(), &lowered).supported);
   EXPECT_EQ(lowered.per_channel(), GetParam().spread != 1.0);
+  ScopedRequantMode mode(GetParam().mode);
   expect_matches_tflite(g, {.device = "rocket", .tolerance = kTolerance});
 }
 
@@ -167,6 +177,22 @@ std::vector<PcCase> per_channel_cases() {
 INSTANTIATE_TEST_SUITE_P(RocketPerChannel, PerChannelConv, ::testing::ValuesIn(per_channel_cases()),
                          [](const ::testing::TestParamInfo<PcCase>& i) { return i.param.name; });
 
+// Every fourth case with the OUT_CVT-only requantization (rounding offsets
+// folded into A alone, BN stage bypassed unless it clamps).
+std::vector<PcCase> outcvt_cases() {
+  std::vector<PcCase> v;
+  const std::vector<PcCase> all = per_channel_cases();
+  for (size_t i = 0; i < all.size(); i += 4) {
+    PcCase c = all[i];
+    c.mode = "outcvt";
+    v.push_back(c);
+  }
+  return v;
+}
+
+INSTANTIATE_TEST_SUITE_P(RocketPerChannelOutCvt, PerChannelConv, ::testing::ValuesIn(outcvt_cases()),
+                         [](const ::testing::TestParamInfo<PcCase>& i) { return i.param.name; });
+
 // A channel whose tiny multiplier still reaches the clamp range would need
 // more than int16 of C: refused, with the bound named, and left to the CPU.
 TEST(RocketPerChannelEncoding, RefusesASpreadBeyondOneMultiplier) {
@@ -191,12 +217,13 @@ TEST(RocketPerChannelEncoding, RefusesASpreadBeyondOneMultiplier) {
 rocket::NpuConv lowered(const PcCase& c) {
   const ir::Graph g = per_channel_graph(c);
   rocket::NpuConv conv;
-  EXPECT_TRUE(rocket::lower_op(g, g.ops[0], 0, &conv).supported);
+  EXPECT_TRUE(rocket::lower_op(g, g.ops[0], 0, precise_requant(), &conv).supported);
   return conv;
 }
 
-std::vector<uint64_t> emit_first_task(const rocket::NpuConv& c, rocket::DpuEncoding* enc) {
-  EXPECT_TRUE(rocket::encode_dpu(c, enc).supported);
+std::vector<uint64_t> emit_first_task(const rocket::NpuConv& c, rocket::DpuEncoding* enc,
+                                      const rocket::EncodingOptions& options = precise_requant()) {
+  EXPECT_TRUE(rocket::encode_dpu(c, options, enc).supported);
   rocket::TaskPlan plan;
   EXPECT_TRUE(rocket::plan_tasks(c, &plan).supported);
   rocket::TaskAddresses a{0x10000000, 0x10100000, 0x10200000, 0x10300000, 0, 0, 0, false};
@@ -206,29 +233,39 @@ std::vector<uint64_t> emit_first_task(const rocket::NpuConv& c, rocket::DpuEncod
 }
 
 // The words the third-party notes give for per-channel requantization
-// (docs/virtual-rk3588.md §9), against Mesa's per-tensor ones.
+// (docs/virtual-rk3588.md §9), in both modes, against Mesa's per-tensor ones.
 TEST(RocketPerChannelEncoding, EmitsTheClaimedRegisterValues) {
   PcCase c;
   c.spread = 20;
-  rocket::DpuEncoding enc;
-  const auto w = emit_first_task(lowered(c), &enc);
-  ASSERT_TRUE(enc.per_channel);
-  const uint32_t s = enc.bs_shift;
-  EXPECT_EQ(golden::reg_value(w, r::DPU_RDMA_RDMA_BRDMA_CFG::offset), 0xEu);  // BRDMA_DATA_USE 7
-  EXPECT_EQ(golden::reg_value(w, r::DPU_BS_CFG::offset), 0x20140u);           // multiplier live
-  EXPECT_EQ(golden::reg_value(w, r::DPU_BS_MUL_CFG::offset), (s << 8) | 1u);  // BS_MUL_SRC 1
-  EXPECT_EQ(golden::reg_value(w, r::DPU_DATA_FORMAT::offset), s << 4);        // BS_MUL_SHIFT_VALUE_NEG
-  EXPECT_EQ(golden::reg_value(w, r::DPU_OUT_CVT_SCALE::offset), enc.out.scale);
-  EXPECT_EQ(golden::reg_value(w, r::DPU_OUT_CVT_SHIFT::offset), enc.out.shift);
-  EXPECT_EQ(golden::reg_value(w, r::DPU_BS_OW_CFG::offset) & 1u, 0u);  // OW_SRC clear: B unused
+  for (const rocket::EncodingOptions& options : {precise_requant(), outcvt_requant()}) {
+    rocket::DpuEncoding enc;
+    const auto w = emit_first_task(lowered(c), &enc, options);
+    ASSERT_TRUE(enc.bs_multiplier);
+    const uint32_t s = enc.bs_shift;
+    EXPECT_EQ(golden::reg_value(w, r::DPU_RDMA_RDMA_BRDMA_CFG::offset), 0xEu);  // BRDMA_DATA_USE 7
+    EXPECT_EQ(golden::reg_value(w, r::DPU_BS_CFG::offset), 0x20140u);           // multiplier live
+    EXPECT_EQ(golden::reg_value(w, r::DPU_BS_MUL_CFG::offset), (s << 8) | 1u);  // BS_MUL_SRC 1
+    EXPECT_EQ(golden::reg_value(w, r::DPU_DATA_FORMAT::offset), s << 4);        // BS_MUL_SHIFT_VALUE_NEG
+    EXPECT_EQ(golden::reg_value(w, r::DPU_OUT_CVT_SCALE::offset), enc.out.scale);
+    EXPECT_EQ(golden::reg_value(w, r::DPU_OUT_CVT_SHIFT::offset), enc.out.shift);
+    EXPECT_EQ(golden::reg_value(w, r::DPU_BS_OW_CFG::offset) & 1u, 0u);  // OW_SRC clear: B unused
+    // Precise: the BN ALU adds the common rounding offset (§10); OUT_CVT
+    // only: BN bypassed.
+    const bool precise = options.requant == rocket::EncodingOptions::Requant::kPrecise;
+    EXPECT_EQ(enc.bn_add, precise);
+    EXPECT_EQ(golden::reg_value(w, r::DPU_BN_CFG::offset), precise ? 0x20050u : 0x53u);
+    EXPECT_EQ(static_cast<int32_t>(golden::reg_value(w, r::DPU_BN_ALU_CFG::offset)), precise ? enc.bn_operand : 0);
+  }
 
-  c.spread = 1;  // per-tensor: Mesa's words
-  const auto m = emit_first_task(lowered(c), &enc);
-  ASSERT_FALSE(enc.per_channel);
+  c.spread = 1;  // per-tensor, OUT_CVT only: Mesa's words
+  rocket::DpuEncoding enc;
+  const auto m = emit_first_task(lowered(c), &enc, outcvt_requant());
+  ASSERT_FALSE(enc.bs_multiplier);
   EXPECT_EQ(golden::reg_value(m, r::DPU_RDMA_RDMA_BRDMA_CFG::offset), 0x2u);
   EXPECT_EQ(golden::reg_value(m, r::DPU_BS_CFG::offset), 0x20150u);
   EXPECT_EQ(golden::reg_value(m, r::DPU_BS_MUL_CFG::offset), 0u);
   EXPECT_EQ(golden::reg_value(m, r::DPU_DATA_FORMAT::offset), 0u);
+  EXPECT_EQ(golden::reg_value(m, r::DPU_BN_CFG::offset), 0x53u);  // bypassed
 }
 
 // 64 bytes per 8 output channels: int32 A at 0, int16 B at 32, int16 C at 48.
@@ -238,9 +275,9 @@ TEST(RocketPerChannelEncoding, StreamLayout) {
   c.spread = 20;
   const rocket::NpuConv conv = lowered(c);
   rocket::DpuEncoding enc;
-  ASSERT_TRUE(rocket::encode_dpu(conv, &enc).supported);
+  ASSERT_TRUE(rocket::encode_dpu(conv, precise_requant(), &enc).supported);
   std::vector<int32_t> words;
-  ASSERT_TRUE(rocket::fold_biases(conv, &words).ok());
+  ASSERT_TRUE(rocket::fold_biases(conv, precise_requant(), &words).ok());
   ASSERT_EQ(words.size() * 4, static_cast<size_t>(conv.out_c_padded()) * 8);
   const auto* bytes = reinterpret_cast<const uint8_t*>(words.data());
   for (int ch = 0; ch < conv.out_c_padded(); ++ch) {
@@ -271,21 +308,23 @@ double raw_acc_max(const rocket::NpuConv& conv, size_t c) {
   return 128 * sum;
 }
 
-// The split: C carries the channel ratios with the largest channel at the
-// top of int16, OUT_CVT one 15-bit gain, and the BS shift is the smallest
-// that keeps v in int32 and OUT_CVT's shift within the captured range.
+// The split: C carries the channel ratios with the largest channel near the
+// top of int16 (the unit searched over 1024 mantissas above the smallest
+// that fits, up to 1/16 larger), OUT_CVT one 15-bit gain, and the BS shift
+// is the smallest that keeps v1, v2 in int32 and OUT_CVT's shift within the
+// captured range.
 void expect_split_maximises_precision(const rocket::NpuConv& conv, const rocket::DpuEncoding& e) {
-  ASSERT_TRUE(e.per_channel);
+  ASSERT_TRUE(e.bs_multiplier);
   const auto& m = conv.channel_multipliers;
   const size_t top = static_cast<size_t>(std::max_element(m.begin(), m.end()) - m.begin());
-  EXPECT_GE(e.bs_mul[top], 32760);
+  EXPECT_GE(e.bs_mul[top], 30800);
   EXPECT_GE(e.out.scale, 1u << 14);
   EXPECT_LT(e.out.scale, 1u << 15);
   EXPECT_LE(e.out.shift, 26u);  // within the OUT_CVT shifts of Mesa's streams (16..26)
   const double unit = e.out.value() / std::ldexp(1.0, static_cast<int>(e.bs_shift));
   for (size_t c = 0; c < m.size(); ++c) {
     // C rounds the exact ratio (never below 1: a channel keeps its bias).
-    EXPECT_LE(std::abs(e.bs_mul[c] - m[c] / unit), std::max(0.5, 1.0 - m[c] / unit) + 1e-9) << c;
+    EXPECT_LE(std::abs(e.bs_mul[c] - m[c] / unit), std::max(0.5, 1.0 - m[c] / unit) + 1e-6) << c;
   }
   auto v_max = [&](uint32_t shift) {
     double worst = 0;
@@ -293,7 +332,7 @@ void expect_split_maximises_precision(const rocket::NpuConv& conv, const rocket:
       const double acc = raw_acc_max(conv, c) + std::abs(e.bs_add[c]);
       worst = std::max(worst, acc * e.bs_mul[c] / std::ldexp(1.0, static_cast<int>(shift)));
     }
-    return worst;
+    return worst + std::abs(e.bn_operand);
   };
   EXPECT_LE(v_max(e.bs_shift), 2147483647.0);
   if (e.bs_shift > 0 && e.out.shift < 26) {
@@ -311,7 +350,7 @@ TEST(RocketPerChannelEncoding, SplitMaximisesPrecision) {
       c.cin = dw ? 40 : 64;
       const rocket::NpuConv conv = lowered(c);
       rocket::DpuEncoding e;
-      ASSERT_TRUE(rocket::encode_dpu(conv, &e).supported);
+      ASSERT_TRUE(rocket::encode_dpu(conv, precise_requant(), &e).supported);
       SCOPED_TRACE("spread " + std::to_string(spread) + (dw ? " depthwise" : ""));
       expect_split_maximises_precision(conv, e);
     }
@@ -319,39 +358,42 @@ TEST(RocketPerChannelEncoding, SplitMaximisesPrecision) {
 }
 
 // Every convolution of the real models takes the per-channel encoding with
-// an error bound below half a step; the worst layer is pinned.
+// an error bound below half a step, in both modes; the worst layer is pinned.
 void expect_model_encodes(const std::string& model, double pinned_worst) {
   NONSTICK_REQUIRE_SHARED_DATA();
   ir::Graph g;
   ASSERT_TRUE(golden::load_model(golden::model_path(model), &g));
-  double worst = 0;
-  int per_channel = 0;
-  for (size_t i = 0; i < g.ops.size(); ++i) {
-    if (g.ops[i].type == ir::OpType::kAdd) continue;
-    rocket::NpuConv conv;
-    const Support s = rocket::lower_op(g, g.ops[i], static_cast<int>(i), &conv);
-    ASSERT_TRUE(s.supported) << model << " node " << g.ops[i].source_index << ": " << s.reason;
-    rocket::DpuEncoding e;
-    ASSERT_TRUE(rocket::encode_dpu(conv, &e).supported);
-    if (!e.per_channel) continue;
-    ++per_channel;
-    SCOPED_TRACE(model + " " + conv.label);
-    expect_split_maximises_precision(conv, e);
-    // One output step is at least 2^11 units of v (coefs.h).
-    EXPECT_LE(e.out.value(), std::ldexp(1.0, -11));
-    worst = std::max(worst, e.max_error_steps);
+  for (const rocket::EncodingOptions& options : {precise_requant(), outcvt_requant()}) {
+    double worst = 0;
+    int per_channel = 0;
+    for (size_t i = 0; i < g.ops.size(); ++i) {
+      if (g.ops[i].type == ir::OpType::kAdd) continue;
+      rocket::NpuConv conv;
+      const Support s = rocket::lower_op(g, g.ops[i], static_cast<int>(i), options, &conv);
+      ASSERT_TRUE(s.supported) << model << " node " << g.ops[i].source_index << ": " << s.reason;
+      rocket::DpuEncoding e;
+      ASSERT_TRUE(rocket::encode_dpu(conv, options, &e).supported);
+      if (!conv.per_channel()) continue;
+      ++per_channel;
+      SCOPED_TRACE(model + " " + conv.label);
+      expect_split_maximises_precision(conv, e);
+      // One output step is at least 2^11 units of v (coefs.h).
+      EXPECT_LE(e.out.value(), std::ldexp(1.0, -11));
+      worst = std::max(worst, e.max_error_steps);
+    }
+    EXPECT_GT(per_channel, 0);
+    std::printf("[ encoding ] %s (%s): worst error before rounding %.3f steps\n", model.c_str(),
+                options.requant == rocket::EncodingOptions::Requant::kPrecise ? "precise" : "outcvt", worst);
+    EXPECT_LE(worst, pinned_worst);
   }
-  EXPECT_GT(per_channel, 0);
-  ::testing::Test::RecordProperty("worst_error_steps", std::to_string(worst));
-  EXPECT_LE(worst, pinned_worst);
 }
 
 TEST(RocketPerChannelEncoding, VwwLayersEncodeWithinHalfAStep) {
-  expect_model_encodes("vww_mobilenet_v1_0.25_96_int8", 0.12);  // measured 0.114 (node 23)
+  expect_model_encodes("vww_mobilenet_v1_0.25_96_int8", 0.12);  // measured 0.118 precise, 0.117 OUT_CVT only
 }
 
 TEST(RocketPerChannelEncoding, Tf2MobilenetV2LayersEncodeWithinHalfAStep) {
-  expect_model_encodes("tf2_mobilenet_v2_1.0_224_ptq", 0.25);  // measured 0.242 (node 8)
+  expect_model_encodes("tf2_mobilenet_v2_1.0_224_ptq", 0.2);  // measured 0.193 precise, 0.195 OUT_CVT only
 }
 
 }  // namespace

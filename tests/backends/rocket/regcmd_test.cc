@@ -1,9 +1,11 @@
 // The emitted register-command streams against Mesa's captured ones, word by
 // word, for every task of three real uint8 models, with the buffers placed
-// where Mesa's were. Every difference must be one of the deliberate ones
-// (see regcmd.cc): rounded requantization mantissas and the pad byte of
+// where Mesa's were, in the OUT_CVT-only requantization mode (Mesa's
+// registers). Every difference must be one of the deliberate ones (see
+// regcmd.cc): rounded requantization mantissas and the pad byte of
 // convolutions that have no padding. Also hand checks of the fields Mesa's
-// streams cannot show (per-axis strides/padding, clamps, identity ADD).
+// streams cannot show (per-axis strides/padding, clamps, identity ADD, the
+// precise mode's BS multiplier and BN add).
 #include "backends/rocket/regcmd.h"
 
 #include <gtest/gtest.h>
@@ -11,6 +13,7 @@
 #include <sstream>
 
 #include "golden.h"
+#include "requant_mode.h"
 #include "rocket/registers.h"
 
 namespace nonstick::rocket {
@@ -66,18 +69,19 @@ void expect_streams_match_mesa(const std::string& model, int submit, size_t firs
     if (op.type == ir::OpType::kAdd) continue;
     if (seen++ < first_conv) continue;
     NpuConv c;
-    ASSERT_TRUE(lower_op(graph, op, static_cast<int>(i), &c).supported);
+    ASSERT_TRUE(lower_op(graph, op, static_cast<int>(i), testing::outcvt_requant(), &c).supported);
     // Mesa fuses an ADD that directly follows its producer.
     if (i + 1 < graph.ops.size() && graph.ops[i + 1].type == ir::OpType::kAdd) {
       NpuConv add;
-      ASSERT_TRUE(lower_op(graph, graph.ops[i + 1], static_cast<int>(i + 1), &add).supported);
+      ASSERT_TRUE(
+          lower_op(graph, graph.ops[i + 1], static_cast<int>(i + 1), testing::outcvt_requant(), &add).supported);
       c = fuse_add(graph, c, add);
       ++fused;
     }
     const g::Job& j = sub.jobs[job];
     const std::string where = model + " job " + std::to_string(job) + " (" + c.label + ")";
     Emitted e;
-    ASSERT_TRUE(encode_dpu(c, &e.enc).supported) << where;
+    ASSERT_TRUE(encode_dpu(c, testing::outcvt_requant(), &e.enc).supported) << where;
     ASSERT_TRUE(plan_tasks(c, &e.plan).supported) << where;
     ASSERT_EQ(e.plan.slices.size(), j.tasks.size()) << where;
     const std::vector<uint64_t>& first = j.tasks[0].words;
@@ -153,9 +157,10 @@ NpuConv rect_conv() {
   return c;
 }
 
-std::vector<uint64_t> emit_one(const NpuConv& c, DpuEncoding* enc_out = nullptr) {
+std::vector<uint64_t> emit_one(const NpuConv& c, DpuEncoding* enc_out = nullptr,
+                               const EncodingOptions& options = testing::outcvt_requant()) {
   DpuEncoding enc;
-  EXPECT_TRUE(encode_dpu(c, &enc).supported);
+  EXPECT_TRUE(encode_dpu(c, options, &enc).supported);
   TaskPlan plan;
   EXPECT_TRUE(plan_tasks(c, &plan).supported);
   TaskAddresses a{0x10000000, 0x10100000, 0x10200000, 0x10300000, 0, 0, 0, false};
@@ -211,6 +216,38 @@ TEST(RocketRegcmd, Relu6WithNonzeroZeroPointClampsInTheBnStage) {
   EXPECT_LT((cap - 1) * m, 83.0);
   // EW stays bypassed.
   EXPECT_EQ(r::DPU_EW_CFG::get_EW_BYPASS(g::reg_value(w, r::DPU_EW_CFG::offset)), 1u);
+}
+
+// Precise requantization (docs/virtual-rk3588.md §10): the BS multiplier
+// with one C from the data-use-7 stream, the BN ALU adding B, and the
+// ReLU6 cap in units of v2, in the BN stage after the add.
+TEST(RocketRegcmd, PreciseRequantUsesTheBsMultiplierAndTheBnAdd) {
+  NpuConv c = rect_conv();
+  DpuEncoding enc;
+  auto w = emit_one(c, &enc, testing::precise_requant());
+  ASSERT_TRUE(enc.bs_multiplier && enc.bn_add);
+  const uint32_t s = enc.bs_shift;
+  EXPECT_EQ(g::reg_value(w, r::DPU_BS_CFG::offset), 0x20140u);
+  EXPECT_EQ(g::reg_value(w, r::DPU_BS_MUL_CFG::offset), (s << 8) | 1u);
+  EXPECT_EQ(g::reg_value(w, r::DPU_DATA_FORMAT::offset), s << 4);
+  EXPECT_EQ(g::reg_value(w, r::DPU_RDMA_RDMA_BRDMA_CFG::offset), 0xEu);  // BRDMA_DATA_USE 7
+  // BN: ALU add (ALGO 2) of the constant BN_ALU_CFG (ALU_SRC 0), multiplier
+  // and ReLU bypassed.
+  EXPECT_EQ(g::reg_value(w, r::DPU_BN_CFG::offset), 0x20050u);
+  EXPECT_EQ(static_cast<int32_t>(g::reg_value(w, r::DPU_BN_ALU_CFG::offset)), enc.bn_operand);
+  EXPECT_GT(enc.bn_operand, 0);
+  EXPECT_EQ(g::reg_value(w, r::DPU_RDMA_RDMA_NRDMA_CFG::offset), 0u);
+  EXPECT_EQ(g::reg_value(w, r::DPU_OUT_CVT_SCALE::offset), enc.out.scale);
+  EXPECT_EQ(g::reg_value(w, r::DPU_OUT_CVT_SHIFT::offset), enc.out.shift);
+
+  c.act_min = c.out_zp;
+  c.act_max = 100;
+  w = emit_one(c, &enc, testing::precise_requant());
+  EXPECT_EQ(g::reg_value(w, r::DPU_BN_CFG::offset), 0x20090u);  // + ReLU and ReLUX
+  const auto cap = static_cast<int32_t>(g::reg_value(w, r::DPU_BN_RELUX_CMP_VALUE::offset));
+  EXPECT_EQ(cap, enc.relux_cap);
+  EXPECT_GE(cap * enc.out.value(), 83.0);
+  EXPECT_LT((cap - 1) * enc.out.value(), 83.0);
 }
 
 TEST(RocketRegcmd, SingleTaskTailIsZeroWordMarkerAndOpEnable) {

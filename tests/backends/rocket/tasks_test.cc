@@ -26,7 +26,7 @@ void expect_plans_match_mesa(const std::string& model) {
     const ir::Operation& op = graph.ops[i];
     if (op.type == ir::OpType::kAdd) continue;
     NpuConv c;
-    ASSERT_TRUE(lower_op(graph, op, static_cast<int>(i), &c).supported);
+    ASSERT_TRUE(lower_op(graph, op, static_cast<int>(i), EncodingOptions{}, &c).supported);
     TaskPlan plan;
     ASSERT_TRUE(plan_tasks(c, &plan).supported);
     const g::Job& j = sub.jobs[job];
