@@ -46,5 +46,6 @@ LatencySummary summarize(std::vector<double> samples_ms);
 int run_classify(int argc, char** argv);
 int run_inspect(int argc, char** argv);
 int run_bench(int argc, char** argv);
+int run_probe(int argc, char** argv);
 
 }  // namespace nonstick::cli

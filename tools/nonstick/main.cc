@@ -15,6 +15,7 @@ void usage() {
       "  nonstick classify --model M --image I --labels L [--iterations N] [--device D] [--threads T]\n"
       "  nonstick inspect  --model M [--device D] [--json]\n"
       "  nonstick bench    --model M [--iterations N] [--device D] [--threads T]\n"
+      "  nonstick probe    [--device auto|rocket|virtual] [--json]   RK3588 hardware probes\n"
       "\n"
       "devices: auto (NPU hardware when present, else the virtual RK3588), rocket, reference\n"
       "delegate options (also for tflite.load_delegate):\n%s",
@@ -32,6 +33,7 @@ int main(int argc, char** argv) {
   if (cmd == "classify") return nonstick::cli::run_classify(argc - 2, argv + 2);
   if (cmd == "inspect") return nonstick::cli::run_inspect(argc - 2, argv + 2);
   if (cmd == "bench") return nonstick::cli::run_bench(argc - 2, argv + 2);
+  if (cmd == "probe") return nonstick::cli::run_probe(argc - 2, argv + 2);
   std::fprintf(stderr, "nonstick: unknown command '%s'\n", cmd.c_str());
   usage();
   return 2;

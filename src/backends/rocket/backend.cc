@@ -1,6 +1,11 @@
 #include "backends/rocket/backend.h"
 
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+
 #include "backends/rocket/lower.h"
+#include "backends/rocket/probes.h"
 #include "backends/rocket/program.h"
 
 namespace nonstick {
@@ -9,7 +14,7 @@ namespace {
 class RocketBackend final : public Backend {
  public:
   RocketBackend(std::unique_ptr<kernel::Device> device, const BackendConfig& config)
-      : device_(std::move(device)), config_(config) {
+      : device_(std::move(device)), config_(config), encoding_(rocket::encoding_options_from_env()) {
     if (device_->simulated()) {
       description_ = "virtual RK3588 (simulated)";
     } else {
@@ -19,6 +24,7 @@ class RocketBackend final : public Backend {
       const std::string node =
           open != std::string::npos && close > open ? name.substr(open + 1, close - open - 1) : name;
       description_ = "RK3588 NPU via " + node;
+      verify_encoding_on_hardware();
     }
   }
 
@@ -32,18 +38,40 @@ class RocketBackend final : public Backend {
       if (&graph.ops[i] == &op) index = static_cast<int>(i);
     }
     rocket::NpuConv lowered;
-    return rocket::lower_op(graph, op, index, &lowered);
+    return rocket::lower_op(graph, op, index, encoding_, &lowered);
   }
 
   Status compile(const ir::Graph& graph, std::unique_ptr<Program>* program) override {
     rocket::ProgramOptions options = rocket::program_options_from_env();
     options.fallback_numerics = config_.numerics;
+    options.encoding = encoding_;  // what supports() answered with
     return rocket::compile_program(device_, graph, options, program);
   }
 
  private:
+  // On a real NPU, the DPU features that rest on no Mesa stream (per-channel
+  // and precise requantization) are used only after their probes pass on
+  // this board (docs/rocket-hardware-probes.md); a failed probe turns the
+  // feature off for this process, with one line on stderr.
+  // NONSTICK_ROCKET_PROBE=0 trusts the model without checking.
+  void verify_encoding_on_hardware() {
+    const char* env = std::getenv("NONSTICK_ROCKET_PROBE");
+    if (env && std::strcmp(env, "0") == 0) return;
+    std::string log;
+    const rocket::EncodingOptions checked = rocket::verified_encoding(*device_, encoding_, &log);
+    std::string off;
+    if (checked.per_channel != encoding_.per_channel) off += "int8 per-channel convolutions stay on the CPU";
+    if (checked.requant != encoding_.requant) off += std::string(off.empty() ? "" : ", ") + "precise requantization off";
+    if (!off.empty()) {
+      std::fprintf(stderr, "nonstick: rocket: a hardware probe failed on this NPU: %s (details: nonstick probe --device rocket)\n",
+                   off.c_str());
+    }
+    encoding_ = checked;
+  }
+
   std::shared_ptr<kernel::Device> device_;
   BackendConfig config_;
+  rocket::EncodingOptions encoding_;
   std::string description_;
 };
 
