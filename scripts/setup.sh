@@ -13,7 +13,7 @@ log() { printf '\033[1m[setup]\033[0m %s\n' "$*"; }
 # 1. System packages: compiler, build tools, GoogleTest, flatbuffers, stb_image,
 #    python venv, npm (to fetch the TFLite C library from its npm package).
 apt_packages=(g++ cmake ninja-build make pkg-config libgtest-dev libgmock-dev
-  flatbuffers-compiler libflatbuffers-dev libstb-dev python3 python3-venv npm)
+  flatbuffers-compiler libflatbuffers-dev libstb-dev libbenchmark-dev python3 python3-venv npm)
 if [ "${NONSTICK_SKIP_APT:-0}" != 1 ]; then
   missing=()
   for p in "${apt_packages[@]}"; do

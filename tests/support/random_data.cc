@@ -51,7 +51,7 @@ void store(std::vector<uint8_t>* out, size_t i, T v) {
 }  // namespace
 
 std::vector<uint8_t> random_values(ir::DType dtype, int64_t count, double lo, double hi, Rng* rng) {
-  double type_lo, type_hi;
+  double type_lo = 0, type_hi = 0;
   dtype_range(dtype, &type_lo, &type_hi);
   if (dtype != ir::DType::kFloat32) {
     lo = std::max(std::ceil(lo), type_lo);
