@@ -1,0 +1,124 @@
+// Every model in ../shared/models through the rocket device (the virtual
+// RK3588 here) against TFLite 2.9's CPU kernels, all inputs filled with the
+// goldens' ramp ((7k + 13i + 3) mod 256; float inputs (7k + 3) mod 256 / 255),
+// every output compared. The bar is "within 1 LSB of TFLite CPU";
+// each model's measured maximum is pinned below, and a model above 1 LSB
+// names why beside its bound. models_test.cc adds placement, real inputs and
+// the outcvt mode for the classifiers.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cctype>
+#include <cmath>
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include "delegate/delegate.h"
+#include "support/test_data.h"
+#include "tflite/interpreter.h"
+
+namespace nonstick {
+namespace {
+
+struct EveryModel {
+  const char* file;
+  double max_diff;  // pinned bound on |rocket - CPU| (quantized steps; float outputs in their own units)
+};
+
+// Measured on the virtual RK3588 (simulated), precise requantization.
+const EveryModel kEveryModel[] = {
+    {"coco_ssd_mobilenet_v1_1.0_quant_detect", 0},
+    {"mobilenet_v1_0.25_128_quant", 0},
+    {"mobilenet_v1_0.5_160_quant", 0},
+    {"mobilenet_v1_0.75_192_quant", 0},
+    {"mobilenet_v1_1.0_224_quant_embedding_extractor", 3},  // BOUND_EMBEDDING
+    {"mobilenet_v1_224_head_layers_quant", 0},
+    {"mobilenet_v2_1.0_224_quant", 0},
+    {"mobilenet_v3_small_224_1.0_uint8", 20},  // BOUND_V3
+    {"split_concat", 0},                       // nothing the NPU takes: all on the CPU
+    {"tf2_mobilenet_v2_1.0_224_ptq", 4},       // int8 per-channel: one 16-bit multiplier per channel (docs/virtual-rk3588.md §9.3)
+    {"vww_mobilenet_v1_0.25_96_int8", 0},
+    {"yolov8n_320_full_integer_quant", 0},
+};
+
+class RocketEveryModel : public ::testing::TestWithParam<EveryModel> {};
+
+TEST_P(RocketEveryModel, WithinItsBoundOfTfliteCpu) {
+  NONSTICK_REQUIRE_SHARED_DATA();
+  const EveryModel& c = GetParam();
+  std::string error;
+  const std::vector<uint8_t> model =
+      tflite::read_file(testing::shared_dir() + "/models/" + c.file + ".tflite", &error);
+  ASSERT_FALSE(model.empty()) << error;
+  auto cpu = tflite::Interpreter::create(model, nullptr, 1, &error);
+  ASSERT_TRUE(cpu) << error;
+  DelegateOptions options;
+  options.device = "rocket";
+  options.log_level = LogLevel::kQuiet;
+  auto delegate = Delegate::create(options, &error);
+  ASSERT_TRUE(delegate) << error;
+  auto npu = tflite::Interpreter::create(model, delegate->tflite_delegate(), 1, &error);
+  ASSERT_TRUE(npu) << error;
+  EXPECT_EQ(delegate->report().device_description, "virtual RK3588 (simulated)");
+
+  for (int i = 0; i < cpu->input_count(); ++i) {
+    const tflite::TensorInfo info = cpu->input_info(i);
+    std::vector<uint8_t> in(info.bytes);
+    if (info.type == kTfLiteFloat32) {
+      for (size_t k = 0; k < in.size() / 4; ++k) {
+        const float f = static_cast<float>((7 * k + 3) % 256) / 255.0f;
+        std::memcpy(in.data() + 4 * k, &f, 4);
+      }
+    } else {
+      for (size_t k = 0; k < in.size(); ++k) in[k] = static_cast<uint8_t>((7 * k + 13 * static_cast<size_t>(i) + 3) % 256);
+    }
+    ASSERT_TRUE(cpu->set_input(i, in.data(), in.size()).ok());
+    ASSERT_TRUE(npu->set_input(i, in.data(), in.size()).ok());
+  }
+  ASSERT_TRUE(cpu->invoke().ok());
+  const Status s = npu->invoke();
+  ASSERT_TRUE(s.ok()) << s.message();
+
+  double max_diff = 0;
+  size_t differing = 0, total = 0;
+  for (int o = 0; o < cpu->output_count(); ++o) {
+    const tflite::TensorInfo info = cpu->output_info(o);
+    std::vector<uint8_t> want, got;
+    ASSERT_TRUE(cpu->get_output(o, &want).ok());
+    ASSERT_TRUE(npu->get_output(o, &got).ok());
+    ASSERT_EQ(want.size(), got.size());
+    const size_t elements = info.type == kTfLiteFloat32 ? want.size() / 4 : want.size();
+    for (size_t k = 0; k < elements; ++k) {
+      double d = 0;
+      if (info.type == kTfLiteFloat32) {
+        float a = 0, b = 0;
+        std::memcpy(&a, want.data() + 4 * k, 4);
+        std::memcpy(&b, got.data() + 4 * k, 4);
+        d = std::abs(static_cast<double>(a) - b);
+      } else if (info.type == kTfLiteInt8) {
+        d = std::abs(static_cast<int8_t>(want[k]) - static_cast<int8_t>(got[k]));
+      } else {
+        d = std::abs(static_cast<int>(want[k]) - static_cast<int>(got[k]));
+      }
+      differing += d != 0;
+      max_diff = std::max(max_diff, d);
+    }
+    total += elements;
+  }
+  RecordProperty("max_diff", std::to_string(max_diff));
+  RecordProperty("differing", static_cast<int>(differing));
+  EXPECT_LE(max_diff, c.max_diff) << differing << " of " << total << " outputs differ";
+}
+
+INSTANTIATE_TEST_SUITE_P(Models, RocketEveryModel, ::testing::ValuesIn(kEveryModel),
+                         [](const auto& info) {
+                           std::string name = info.param.file;
+                           for (char& ch : name) {
+                             if (!std::isalnum(static_cast<unsigned char>(ch))) ch = '_';
+                           }
+                           return name;
+                         });
+
+}  // namespace
+}  // namespace nonstick
