@@ -89,23 +89,25 @@ class ConvKernel final : public Kernel {
 std::unique_ptr<Kernel> create_conv(const ir::Graph& g, const ir::Operation& op, Numerics numerics) {
   WeightedOperands o;
   conv_operands(g, op, &o);
-  if (numerics == Numerics::kTflite29Arm64) {
-    const Window w = conv_window(*o.input, *o.filter, op.get<ir::ConvParams>(), o.filter->dim(0));
-    const TieRounding ties = arm64_gemm_rounding(w.out_channels, int64_t{w.h.filter} * w.w.filter * w.in_channels,
-                                                 int64_t{w.batches} * w.h.out * w.w.out);
-    if (o.input->dtype == DType::kUInt8) return std::make_unique<ConvKernel<uint8_t>>(op, o, ties);
-    return std::make_unique<ConvKernel<int8_t>>(op, o, ties);
-  }
-  if (o.input->dtype == DType::kUInt8) {
-    // tflite-runtime 2.14's uint8 path does not end in ruy's output stage.
-    const TieRounding ties =
-        numerics == Numerics::kTfliteRuntime214 ? TieRounding::kAwayFromZero : TieRounding::kUp;
-    return std::make_unique<ConvKernel<uint8_t>>(op, o, ties);
-  }
-  return std::make_unique<ConvKernel<int8_t>>(op, o, TieRounding::kUp);
+  const TieRounding ties = conv2d_rounding(g, op, numerics);
+  if (o.input->dtype == DType::kUInt8) return std::make_unique<ConvKernel<uint8_t>>(op, o, ties);
+  return std::make_unique<ConvKernel<int8_t>>(op, o, ties);
 }
 
 }  // namespace
+
+TieRounding conv2d_rounding(const ir::Graph& g, const ir::Operation& op, Numerics numerics) {
+  WeightedOperands o;
+  conv_operands(g, op, &o);
+  if (numerics == Numerics::kTflite29Arm64) {
+    const Window w = conv_window(*o.input, *o.filter, op.get<ir::ConvParams>(), o.filter->dim(0));
+    return arm64_gemm_rounding(w.out_channels, int64_t{w.h.filter} * w.w.filter * w.in_channels,
+                               int64_t{w.batches} * w.h.out * w.w.out);
+  }
+  // tflite-runtime 2.14's uint8 path does not end in ruy's output stage.
+  if (o.input->dtype == DType::kUInt8 && numerics == Numerics::kTfliteRuntime214) return TieRounding::kAwayFromZero;
+  return TieRounding::kUp;
+}
 
 const KernelFactory& conv2d_kernel() {
   static const KernelFactory f{check_conv, create_conv};

@@ -239,6 +239,14 @@ inline int32_t requantize_accumulator(int32_t acc, QuantizedMultiplier q, TieRou
   return multiply_by_quantized_multiplier(acc, q);
 }
 
+// How each profile's CONV_2D, FULLY_CONNECTED and DEPTHWISE_CONV_2D kernels
+// requantize `op` (which their check() accepted): the rules the reference
+// kernels run, exposed so that accelerator backends can target the same
+// arithmetic. Depthwise gives one rule per output channel.
+TieRounding conv2d_rounding(const ir::Graph& g, const ir::Operation& op, Numerics numerics);
+TieRounding fully_connected_rounding(const ir::Graph& g, const ir::Operation& op, Numerics numerics);
+std::vector<TieRounding> depthwise_conv2d_rounding(const ir::Graph& g, const ir::Operation& op, Numerics numerics);
+
 // The bias values, or zeros when the op has none.
 inline std::vector<int32_t> bias_values(const ir::Tensor* bias, int channels) {
   if (!bias) return std::vector<int32_t>(static_cast<size_t>(channels), 0);

@@ -47,14 +47,12 @@ Support check_depthwise(const ir::Graph& g, const ir::Operation& op) {
 template <typename T>
 class DepthwiseKernel final : public Kernel {
  public:
-  DepthwiseKernel(const ir::Operation& op, const WeightedOperands& o, TieRounding ties)
+  DepthwiseKernel(const ir::Operation& op, const WeightedOperands& o, std::vector<TieRounding> ties)
       : input_(op.inputs[0]), output_(op.outputs[0]),
         window_(conv_window(*o.input, *o.filter, op.get<ir::ConvParams>(), o.filter->dim(3))),
         multiplier_(op.get<ir::ConvParams>().depth_multiplier),
-        arithmetic_(make_conv_arithmetic<T>(op, o, window_.out_channels, ties)) {}
-  DepthwiseKernel(const ir::Operation& op, const WeightedOperands& o, std::vector<TieRounding> ties)
-      : DepthwiseKernel(op, o, TieRounding::kAwayFromZero) {
-    arithmetic_.ties = std::move(ties);
+        arithmetic_(make_conv_arithmetic<T>(op, o, window_.out_channels, TieRounding::kAwayFromZero)) {
+    arithmetic_.ties = std::move(ties);  // per channel (arm64's blocks of 8)
   }
 
   void run(const TensorMemory& memory) const override {
@@ -139,21 +137,24 @@ std::vector<TieRounding> arm64_ties(const WeightedOperands& o, const ir::ConvPar
 std::unique_ptr<Kernel> create_depthwise(const ir::Graph& g, const ir::Operation& op, Numerics numerics) {
   WeightedOperands o;
   conv_operands(g, op, &o);
-  if (numerics == Numerics::kTflite29Arm64) {
-    const auto& p = op.get<ir::ConvParams>();
-    const std::vector<TieRounding> ties = arm64_ties(o, p, conv_window(*o.input, *o.filter, p, o.filter->dim(3)));
-    if (o.input->dtype == DType::kUInt8) return std::make_unique<DepthwiseKernel<uint8_t>>(op, o, ties);
-    return std::make_unique<DepthwiseKernel<int8_t>>(op, o, ties);
-  }
-  if (o.input->dtype == DType::kUInt8) {
-    return std::make_unique<DepthwiseKernel<uint8_t>>(op, o, TieRounding::kAwayFromZero);
-  }
-  // ai-edge-litert's int8 depthwise kernel rounds its final shift half up.
-  const TieRounding ties = numerics == Numerics::kLiteRt ? TieRounding::kUp : TieRounding::kAwayFromZero;
-  return std::make_unique<DepthwiseKernel<int8_t>>(op, o, ties);
+  std::vector<TieRounding> ties = depthwise_conv2d_rounding(g, op, numerics);
+  if (o.input->dtype == DType::kUInt8) return std::make_unique<DepthwiseKernel<uint8_t>>(op, o, std::move(ties));
+  return std::make_unique<DepthwiseKernel<int8_t>>(op, o, std::move(ties));
 }
 
 }  // namespace
+
+std::vector<TieRounding> depthwise_conv2d_rounding(const ir::Graph& g, const ir::Operation& op, Numerics numerics) {
+  WeightedOperands o;
+  conv_operands(g, op, &o);
+  const auto& p = op.get<ir::ConvParams>();
+  const Window w = conv_window(*o.input, *o.filter, p, o.filter->dim(3));
+  if (numerics == Numerics::kTflite29Arm64) return arm64_ties(o, p, w);
+  // ai-edge-litert's int8 depthwise kernel rounds its final shift half up.
+  const bool up = o.input->dtype == DType::kInt8 && numerics == Numerics::kLiteRt;
+  return std::vector<TieRounding>(static_cast<size_t>(w.out_channels),
+                                  up ? TieRounding::kUp : TieRounding::kAwayFromZero);
+}
 
 const KernelFactory& depthwise_conv2d_kernel() {
   static const KernelFactory f{check_depthwise, create_depthwise};

@@ -94,22 +94,24 @@ std::unique_ptr<Kernel> create_fully_connected(const ir::Graph& g, const ir::Ope
                                                Numerics numerics) {
   WeightedOperands o;
   operands(g, op, &o);
-  if (numerics == Numerics::kTflite29Arm64) {  // as for CONV_2D
-    const int64_t units = o.filter->dim(0), depth = o.filter->dim(1);
-    const TieRounding ties = arm64_gemm_rounding(units, depth, o.input->num_elements() / depth);
-    if (o.input->dtype == DType::kUInt8) return std::make_unique<FullyConnectedKernel<uint8_t>>(op, o, ties);
-    return std::make_unique<FullyConnectedKernel<int8_t>>(op, o, ties);
-  }
-  if (o.input->dtype == DType::kUInt8) {
-    // As for CONV_2D: tflite-runtime 2.14's uint8 path rounds ties away from zero.
-    const TieRounding ties =
-        numerics == Numerics::kTfliteRuntime214 ? TieRounding::kAwayFromZero : TieRounding::kUp;
-    return std::make_unique<FullyConnectedKernel<uint8_t>>(op, o, ties);
-  }
-  return std::make_unique<FullyConnectedKernel<int8_t>>(op, o, TieRounding::kUp);
+  const TieRounding ties = fully_connected_rounding(g, op, numerics);
+  if (o.input->dtype == DType::kUInt8) return std::make_unique<FullyConnectedKernel<uint8_t>>(op, o, ties);
+  return std::make_unique<FullyConnectedKernel<int8_t>>(op, o, ties);
 }
 
 }  // namespace
+
+TieRounding fully_connected_rounding(const ir::Graph& g, const ir::Operation& op, Numerics numerics) {
+  WeightedOperands o;
+  operands(g, op, &o);
+  if (numerics == Numerics::kTflite29Arm64) {  // as for CONV_2D
+    const int64_t depth = o.filter->dim(1);
+    return arm64_gemm_rounding(o.filter->dim(0), depth, o.input->num_elements() / depth);
+  }
+  // As for CONV_2D: tflite-runtime 2.14's uint8 path rounds ties away from zero.
+  if (o.input->dtype == DType::kUInt8 && numerics == Numerics::kTfliteRuntime214) return TieRounding::kAwayFromZero;
+  return TieRounding::kUp;
+}
 
 const KernelFactory& fully_connected_kernel() {
   static const KernelFactory f{check_fully_connected, create_fully_connected};

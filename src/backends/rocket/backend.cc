@@ -15,6 +15,7 @@ class RocketBackend final : public Backend {
  public:
   RocketBackend(std::unique_ptr<kernel::Device> device, const BackendConfig& config)
       : device_(std::move(device)), config_(config), encoding_(rocket::encoding_options_from_env()) {
+    encoding_.numerics = config_.numerics;  // round as the host's CPU kernels do
     if (device_->simulated()) {
       description_ = "virtual RK3588 (simulated)";
     } else {

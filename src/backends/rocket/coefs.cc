@@ -97,8 +97,8 @@ Support encode_out_cvt(const NpuConv& op, DpuEncoding* e) {
   if (Status s = folded_biases(op, &e->bs_add); !s.ok()) return Support::no(s.message());
   if (op.has_addend()) return Support::yes();
   // delta / M is in (1/2, 1]: usually one more accumulator unit.
-  const int64_t k = std::llround(tflite_rounding_offset(op.out_multiplier) / e->out.value());
   for (int c = 0; c < op.out_c; ++c) {
+    const int64_t k = std::llround(requant_offset(op.out_multiplier, op.rounding_of(c)) / e->out.value());
     const int64_t a = int64_t{e->bs_add[static_cast<size_t>(c)]} + k;
     if (a > kInt32Max) return Support::no("bias with rounding offset leaves int32");
     e->bs_add[static_cast<size_t>(c)] = static_cast<int32_t>(a);
@@ -113,7 +113,10 @@ Support encode_precise(const NpuConv& op, DpuEncoding* e) {
   const reference::QuantizedMultiplier q = reference::quantize_multiplier(op.out_multiplier);
   if (q.multiplier == 0) return Support::no("requantization multiplier not positive");
   const double m = tflite_multiplier(op.out_multiplier);
-  const double delta = tflite_rounding_offset(op.out_multiplier);
+  // One offset for the op: the per-channel rules of one op (arm64's depthwise
+  // blocks of 8) differ only for negative outputs, where kAwayFromZero
+  // mirrors it, never in the offset itself.
+  const double delta = requant_offset(op.out_multiplier, op.rounding_of(0));
   std::vector<int32_t> folded;
   if (Status s = folded_biases(op, &folded); !s.ok()) return Support::no(s.message());
   int64_t acc_bound = 0;  // max |acc + A| over channels and inputs
@@ -318,7 +321,7 @@ Support encode_per_channel(const NpuConv& op, bool bn_offset, DpuEncoding* e) {
   std::vector<double> m(channels), delta(channels);
   for (size_t c = 0; c < channels; ++c) {
     m[c] = tflite_multiplier(op.channel_multipliers[c]);
-    delta[c] = tflite_rounding_offset(op.channel_multipliers[c]);
+    delta[c] = requant_offset(op.channel_multipliers[c], op.rounding_of(static_cast<int>(c)));
   }
   const double m_max = *std::max_element(m.begin(), m.end());
   if (!(m_max > 0.0) || !std::isfinite(m_max)) return Support::no("per-channel multipliers not positive");
@@ -581,10 +584,13 @@ int32_t TfliteAdd::operator()(int32_t x1, int32_t x2) const {
   return reference::multiply_by_quantized_multiplier(a + b, out_);
 }
 
-double tflite_rounding_offset(double m) {
+double requant_offset(double m, reference::TieRounding rule) {
+  if (rule == reference::TieRounding::kSingleUp) return 0.0;
   const reference::QuantizedMultiplier q = reference::quantize_multiplier(m);
   return q.multiplier != 0 && q.shift < 0 ? std::ldexp(1.0, q.shift - 1) : 0.0;
 }
+
+double tflite_rounding_offset(double m) { return requant_offset(m, reference::TieRounding::kUp); }
 
 double FixedMultiplier::value() const { return std::ldexp(static_cast<double>(scale), -static_cast<int>(shift)); }
 

@@ -56,13 +56,23 @@ struct FixedMultiplier {
 // False when `m` needs a shift outside [0, max_shift].
 bool encode_multiplier(double m, int max_shift, FixedMultiplier* out);
 
-// TFLite's rounding offset for a multiplier (reference::quantize_multiplier
-// of `m`): TFLite 2.9 requantizes with two roundings, of acc * M0 / 2^31 and
-// then of the right shift r, and that equals one half-up rounding of
-// acc * M + 2^-(r+1), except at exact ties of the first rounding. (Its
-// depthwise kernel mirrors the offset for negative values.) Returns
-// 2^-(r+1) in output steps, 0 when there is no right shift.
-// docs/virtual-rk3588.md §10.
+// The rounding offset that makes one half-up rounding of acc * M + offset
+// (OUT_CVT's rounding) reproduce a CPU kernel's requantization by the
+// multiplier M = `m` (reference::quantize_multiplier of it) under `rule`, in
+// output steps (docs/virtual-rk3588.md §10.2):
+//  - kUp (TFLite 2.9's ruy on x86, arm64's GEMV and 3x3 depthwise): two
+//    roundings, of acc * M0 / 2^31 and then of the right shift r, are
+//    exactly one half-up rounding of acc * M + 2^-(r+1);
+//  - kAwayFromZero (2.9's own helper: depthwise on x86): the same for
+//    outputs >= 0; negative ones are acc * M - 2^-(r+1) rounded half up, which
+//    one constant cannot follow (a share 2^-r of negative outputs differs);
+//  - kSingleUp (ruy on arm64): acc * M rounded once: 0;
+//  - kUpLeftShiftLast (arm64 int8 3x3 depthwise): as kUp without a left
+//    shift; with one (M >= 1) the output is a multiple of 2^shift, which no
+//    offset gives: 0, the nearest rounding.
+// 0 when there is no right shift.
+double requant_offset(double m, reference::TieRounding rule);
+// requant_offset(m, kUp): TFLite 2.9 x86's CONV_2D and FULLY_CONNECTED.
 double tflite_rounding_offset(double m);
 
 // TFLite 2.9's quantized ADD of two uint8/int8 inputs as its reference and

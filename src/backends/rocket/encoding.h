@@ -3,6 +3,8 @@
 // (docs/virtual-rk3588.md §9-§10): a board that disproves one can turn it off.
 #pragma once
 
+#include "backends/reference/numerics.h"
+
 namespace nonstick::rocket {
 
 struct EncodingOptions {
@@ -19,6 +21,10 @@ struct EncodingOptions {
   // Int8 per-channel convolutions on the BS multiplier (§9); off, they are
   // refused and run on the CPU.
   bool per_channel = true;
+  // The CPU runtime whose results the precise encoding reproduces (the
+  // backend's BackendConfig::numerics): its kernels round differently per
+  // op, profile and shape (reference::conv2d_rounding and friends).
+  reference::Numerics numerics = reference::Numerics::kTflite29;
 };
 
 // From NONSTICK_ROCKET_REQUANT=precise|outcvt; an unknown value warns once on

@@ -105,7 +105,7 @@ Support finish(const NpuConv& c, const EncodingOptions& options) {
   return plan_tasks(c, &plan);
 }
 
-Support lower_weighted(const ir::Graph& g, const ir::Operation& op, NpuConv* c) {
+Support lower_weighted(const ir::Graph& g, const ir::Operation& op, reference::Numerics numerics, NpuConv* c) {
   const ir::Tensor& in = *g.input(op, 0);
   const ir::Tensor& filter = *g.input(op, 1);
   const ir::Tensor* bias = op.inputs.size() > 2 ? g.input(op, 2) : nullptr;
@@ -176,6 +176,15 @@ Support lower_weighted(const ir::Graph& g, const ir::Operation& op, NpuConv* c) 
         }
       }
     }
+  }
+  switch (op.type) {
+    case ir::OpType::kConv2D:
+      c->rounding.assign(static_cast<size_t>(c->out_c), reference::conv2d_rounding(g, op, numerics));
+      break;
+    case ir::OpType::kFullyConnected:
+      c->rounding.assign(static_cast<size_t>(c->out_c), reference::fully_connected_rounding(g, op, numerics));
+      break;
+    default: c->rounding = reference::depthwise_conv2d_rounding(g, op, numerics); break;
   }
   auto b = reference::bias_values(bias, c->out_c);
   c->bias.assign(b.begin(), b.end());
@@ -271,7 +280,7 @@ Support lower_op(const ir::Graph& graph, const ir::Operation& op, int op_index, 
   NpuConv c;
   c.source_ops = {op_index};
   c.label = label_of(op, op_index);
-  s = op.type == OpType::kAdd ? lower_add(graph, op, &c) : lower_weighted(graph, op, &c);
+  s = op.type == OpType::kAdd ? lower_add(graph, op, &c) : lower_weighted(graph, op, options.numerics, &c);
   if (!s.supported) return s;
   if (!(s = finish(c, options)).supported) return s;
   *out = std::move(c);

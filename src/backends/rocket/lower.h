@@ -24,6 +24,7 @@
 #include <vector>
 
 #include "backends/backend.h"
+#include "backends/reference/conv_util.h"
 #include "backends/rocket/encoding.h"
 #include "ir/graph.h"
 
@@ -65,6 +66,10 @@ struct NpuConv {
   // channel, s_in * s_w[c] / s_out as TFLite forms it. Empty for per-tensor
   // ops. Encoded on the DPU's BS multiplier (coefs.h, encode_dpu).
   std::vector<double> channel_multipliers;
+  // How the CPU runtime (EncodingOptions::numerics) rounds each output
+  // channel's requantization, from the reference kernels; empty means
+  // TFLite 2.9 x86's ruy rule (kUp) everywhere. ADDs leave it empty.
+  std::vector<reference::TieRounding> rounding;
   // Output clamp in the signed domain; [-128, 127] means none.
   int32_t act_min = -128, act_max = 127;
 
@@ -84,6 +89,9 @@ struct NpuConv {
   bool has_addend() const { return addend >= 0; }
   bool standalone_add() const { return add_scales.output > 0; }
   bool per_channel() const { return !channel_multipliers.empty(); }
+  reference::TieRounding rounding_of(int channel) const {
+    return rounding.empty() ? reference::TieRounding::kUp : rounding[static_cast<size_t>(channel)];
+  }
   // Output channels the DPU writes (whole groups).
   int out_c_padded() const;
   // Multiply-accumulates the NPU performs (real channels).

@@ -179,6 +179,68 @@ int64_t precise_acc_bound(const NpuConv& c, const std::vector<int32_t>& a) {
 // shift, not the real ratio) to ~2^-28, the BN constant B is TFLite's
 // rounding offset to half a unit of v, and v1, v2 stay inside int32 for
 // every input.
+// requant_offset() against the reference kernels' own requantization
+// (reference::requantize_accumulator) for each rounding rule a profile uses:
+// exact for every accumulator, except kAwayFromZero's negative outputs,
+// which take the mirrored offset (documented residual), and a left shift
+// after the multiply (kUpLeftShiftLast with M >= 1), which no offset gives.
+TEST(RocketCoefs, RequantOffsetFollowsEachProfilesRounding) {
+  using reference::TieRounding;
+  for (double m : {0.000731, 0.00413, 0.0123, 0.0328, 0.1, 0.449, 0.7}) {
+    const reference::QuantizedMultiplier q = reference::quantize_multiplier(m);
+    const int total = 31 - q.shift;  // M = M0 / 2^total
+    // floor(acc * M + offset + 1/2) in exact integers, offset in 2^-(total) units.
+    auto rounded = [&](int64_t acc, int64_t offset) {
+      return (acc * q.multiplier + offset + (int64_t{1} << (total - 1))) >> total;
+    };
+    const int64_t delta = q.shift < 0 ? int64_t{1} << (30) : 0;  // 2^-(r+1) steps
+    for (TieRounding rule : {TieRounding::kUp, TieRounding::kAwayFromZero, TieRounding::kSingleUp,
+                             TieRounding::kUpLeftShiftLast}) {
+      const double offset = requant_offset(m, rule);
+      const int64_t units = static_cast<int64_t>(std::ldexp(offset, total));
+      ASSERT_EQ(std::ldexp(static_cast<double>(units), -total), offset);
+      EXPECT_EQ(units, rule == TieRounding::kSingleUp ? 0 : delta) << m;
+      for (int64_t acc = -300007; acc <= 300007; acc += 7) {
+        const int32_t want = reference::requantize_accumulator(static_cast<int32_t>(acc), q, rule);
+        // Half away from zero mirrors the offset below zero.
+        const bool mirrored = rule == TieRounding::kAwayFromZero && rounded(acc, -units) < 0;
+        ASSERT_EQ(want, rounded(acc, mirrored ? -units : units)) << m << " acc " << acc << " rule "
+                                                                  << static_cast<int>(rule);
+      }
+    }
+  }
+}
+
+// The backend's numerics profile reaches the encoding: a multi-pixel
+// CONV_2D rounds once (ruy) on arm64, so the precise encoding adds no
+// offset there, and TFLite's 2^-(r+1) on x86.
+TEST(RocketCoefs, PreciseOffsetFollowsTheNumericsProfile) {
+  testing::GraphBuilder b(3);
+  const int in = b.input(ir::DType::kUInt8, {1, 8, 8, 16}, 0.05f, 120);
+  const int w = b.random_constant(ir::DType::kUInt8, {16, 3, 3, 16}, 0.01f, 120);
+  const int bias = b.random_constant(ir::DType::kInt32, {16}, 0.0005f, 0, 100);
+  const int out = b.tensor(ir::DType::kUInt8, {1, 8, 8, 16}, 0.11f, 128);
+  ir::ConvParams p;
+  p.padding = ir::Padding::kSame;
+  b.op(ir::OpType::kConv2D, {in, w, bias}, {out}, p);
+  b.mark_output(out);
+  const ir::Graph& graph = b.graph();
+  for (reference::Numerics n : reference::kAllNumerics) {
+    EncodingOptions options = testing::precise_requant();
+    options.numerics = n;
+    NpuConv c;
+    ASSERT_TRUE(lower_op(graph, graph.ops[0], 0, options, &c).supported) << reference::numerics_name(n);
+    const reference::TieRounding rule = reference::conv2d_rounding(graph, graph.ops[0], n);
+    ASSERT_EQ(c.rounding, std::vector<reference::TieRounding>(16, rule));
+    DpuEncoding e;
+    ASSERT_TRUE(encode_dpu(c, options, &e).supported);
+    const double unit = e.out.value();
+    const double want = n == reference::Numerics::kTflite29Arm64 ? 0.0 : tflite_rounding_offset(c.out_multiplier);
+    EXPECT_GT(want == 0.0 ? 1.0 : want, unit);  // B resolves it
+    EXPECT_LE(std::abs(e.bn_operand * unit - want), unit / 2 + 1e-15) << reference::numerics_name(n);
+  }
+}
+
 TEST(RocketCoefs, PreciseSplitApproximatesTfliteMultiplier) {
   double worst_relative = 0, worst_error = 0;
   uint32_t seed = 1;
