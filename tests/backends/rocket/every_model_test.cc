@@ -14,6 +14,7 @@
 #include <string>
 #include <vector>
 
+#include "cpu_and_rocket.h"
 #include "delegate/delegate.h"
 #include "support/test_data.h"
 #include "tflite/interpreter.h"
@@ -57,14 +58,7 @@ TEST_P(RocketEveryModel, WithinItsBoundOfTfliteCpu) {
   const std::vector<uint8_t> model =
       tflite::read_file(testing::shared_dir() + "/models/" + c.file + ".tflite", &error);
   ASSERT_FALSE(model.empty()) << error;
-  auto cpu = tflite::Interpreter::create(model, nullptr, 1, &error);
-  ASSERT_TRUE(cpu) << error;
-  DelegateOptions options;
-  options.device = "rocket";
-  options.log_level = LogLevel::kQuiet;
-  auto delegate = Delegate::create(options, &error);
-  ASSERT_TRUE(delegate) << error;
-  auto npu = tflite::Interpreter::create(model, delegate->tflite_delegate(), 1, &error);
+  auto [delegate, cpu, npu] = testing::open_cpu_and_rocket(model, &error);
   ASSERT_TRUE(npu) << error;
   EXPECT_EQ(delegate->report().device_description, "virtual RK3588 (simulated)");
 

@@ -18,6 +18,7 @@
 #include "support/model_writer.h"
 #include "support/random_data.h"
 #include "tflite/interpreter.h"
+#include "cpu_and_rocket.h"
 
 namespace nonstick::testing {
 
@@ -60,14 +61,7 @@ inline void run_cpu_and_rocket(const ir::Graph& g, const std::string& name,
   std::string error;
   const std::vector<uint8_t> model = write_tflite_model(g, &error);
   ASSERT_FALSE(model.empty()) << error;
-  auto cpu = tflite::Interpreter::create(model, nullptr, 1, &error);
-  ASSERT_TRUE(cpu) << error;
-  DelegateOptions options;
-  options.device = "rocket";
-  options.log_level = LogLevel::kQuiet;
-  auto delegate = Delegate::create(options, &error);
-  ASSERT_TRUE(delegate) << error;
-  auto npu = tflite::Interpreter::create(model, delegate->tflite_delegate(), 1, &error);
+  auto [delegate, cpu, npu] = testing::open_cpu_and_rocket(model, &error);
   ASSERT_TRUE(npu) << error;
   ASSERT_EQ(delegate->report().delegated_nodes(), static_cast<int>(g.ops.size()))
       << name << ": " << format_placement_table(delegate->report());

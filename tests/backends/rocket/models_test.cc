@@ -19,6 +19,7 @@
 #include "no_fallback.h"
 #include "requant_mode.h"
 #include "tflite/interpreter.h"
+#include "cpu_and_rocket.h"
 
 namespace nonstick {
 namespace {
@@ -64,14 +65,7 @@ TEST_P(RocketModel, MatchesTfliteCpu) {
   std::string error;
   const std::vector<uint8_t> model = tflite::read_file(testing::golden::model_path(c.file), &error);
   ASSERT_FALSE(model.empty()) << error;
-  auto cpu = tflite::Interpreter::create(model, nullptr, 1, &error);
-  ASSERT_TRUE(cpu) << error;
-  DelegateOptions options;
-  options.device = "rocket";
-  options.log_level = LogLevel::kQuiet;
-  auto delegate = Delegate::create(options, &error);
-  ASSERT_TRUE(delegate) << error;
-  auto npu = tflite::Interpreter::create(model, delegate->tflite_delegate(), 1, &error);
+  auto [delegate, cpu, npu] = testing::open_cpu_and_rocket(model, &error);
   ASSERT_TRUE(npu) << error;
 
   const DelegateReport& report = delegate->report();
