@@ -20,6 +20,7 @@
 #include <string>
 #include <vector>
 
+#include "tools/rocket_mesa_diff/json.h"
 #include "virtual/rk3588/npu_core.h"
 
 namespace nonstick::testing {
@@ -92,122 +93,7 @@ namespace golden_detail {
 
 namespace fs = std::filesystem;
 
-struct Json {
-  enum Kind { kNull, kBool, kNumber, kString, kArray, kObject } kind = kNull;
-  bool boolean = false;
-  double number = 0;
-  std::string string;
-  std::vector<Json> array;
-  std::vector<std::pair<std::string, Json>> object;
-
-  const Json* get(const std::string& key) const {
-    for (const auto& [k, v] : object) {
-      if (k == key) return &v;
-    }
-    return nullptr;
-  }
-  uint64_t u64() const { return static_cast<uint64_t>(number); }
-};
-
-class JsonReader {
- public:
-  explicit JsonReader(const std::string& text) : s_(text) {}
-  bool parse(Json* out, std::string* error) {
-    if (!value(out) || (skip(), pos_ != s_.size())) {
-      *error = "malformed JSON near byte " + std::to_string(pos_);
-      return false;
-    }
-    return true;
-  }
-
- private:
-  void skip() {
-    while (pos_ < s_.size() && std::isspace(static_cast<unsigned char>(s_[pos_]))) ++pos_;
-  }
-  bool literal(const char* word) {
-    const size_t n = std::char_traits<char>::length(word);
-    if (s_.compare(pos_, n, word) != 0) return false;
-    pos_ += n;
-    return true;
-  }
-  bool string(std::string* out) {
-    if (s_[pos_] != '"') return false;
-    ++pos_;
-    while (pos_ < s_.size() && s_[pos_] != '"') {
-      char c = s_[pos_++];
-      if (c == '\\') {
-        if (pos_ >= s_.size()) return false;
-        c = s_[pos_++];
-        if (c == 'u') {  // the captures only escape ASCII
-          if (pos_ + 4 > s_.size()) return false;
-          c = static_cast<char>(std::strtol(s_.substr(pos_, 4).c_str(), nullptr, 16));
-          pos_ += 4;
-        } else if (c == 'n') {
-          c = '\n';
-        } else if (c == 't') {
-          c = '\t';
-        }
-      }
-      out->push_back(c);
-    }
-    if (pos_ >= s_.size()) return false;
-    ++pos_;
-    return true;
-  }
-  bool value(Json* v) {
-    skip();
-    if (pos_ >= s_.size()) return false;
-    const char c = s_[pos_];
-    if (c == '{') {
-      v->kind = Json::kObject;
-      ++pos_;
-      skip();
-      if (s_[pos_] == '}') return ++pos_, true;
-      while (true) {
-        skip();
-        std::string key;
-        if (!string(&key)) return false;
-        skip();
-        if (s_[pos_++] != ':') return false;
-        Json item;
-        if (!value(&item)) return false;
-        v->object.emplace_back(std::move(key), std::move(item));
-        skip();
-        if (s_[pos_] == ',') { ++pos_; continue; }
-        if (s_[pos_] == '}') return ++pos_, true;
-        return false;
-      }
-    }
-    if (c == '[') {
-      v->kind = Json::kArray;
-      ++pos_;
-      skip();
-      if (s_[pos_] == ']') return ++pos_, true;
-      while (true) {
-        Json item;
-        if (!value(&item)) return false;
-        v->array.push_back(std::move(item));
-        skip();
-        if (s_[pos_] == ',') { ++pos_; continue; }
-        if (s_[pos_] == ']') return ++pos_, true;
-        return false;
-      }
-    }
-    if (c == '"') return v->kind = Json::kString, string(&v->string);
-    if (literal("true")) return v->kind = Json::kBool, v->boolean = true, true;
-    if (literal("false")) return v->kind = Json::kBool, true;
-    if (literal("null")) return true;
-    char* end = nullptr;
-    v->number = std::strtod(s_.c_str() + pos_, &end);
-    if (end == s_.c_str() + pos_) return false;
-    v->kind = Json::kNumber;
-    pos_ = static_cast<size_t>(end - s_.c_str());
-    return true;
-  }
-
-  const std::string& s_;
-  size_t pos_ = 0;
-};
+using mesa_diff::Json;
 
 inline bool read_bytes(const fs::path& path, std::vector<uint8_t>* out, std::string* error) {
   std::ifstream in(path, std::ios::binary);
@@ -220,21 +106,12 @@ inline bool read_bytes(const fs::path& path, std::vector<uint8_t>* out, std::str
 }
 
 inline bool read_json(const fs::path& path, Json* out, std::string* error) {
-  std::vector<uint8_t> bytes;
-  if (!read_bytes(path, &bytes, error)) return false;
-  const std::string text(bytes.begin(), bytes.end());
-  if (!JsonReader(text).parse(out, error)) {
-    *error = path.string() + ": " + *error;
-    return false;
-  }
-  return true;
+  return mesa_diff::read_json_file(path.string(), out, error);
 }
 
-inline std::vector<uint32_t> handles(const Json* a) {
+inline std::vector<uint32_t> handles(const Json& a) {
   std::vector<uint32_t> v;
-  if (a) {
-    for (const Json& h : a->array) v.push_back(static_cast<uint32_t>(h.u64()));
-  }
+  for (const Json& h : a.array) v.push_back(static_cast<uint32_t>(h.as_int()));
   return v;
 }
 
@@ -272,28 +149,26 @@ inline bool load_golden_capture(const std::string& dir, GoldenCapture* c, std::s
     Json j;
     if (!read_json(root / name, &j, error)) return false;
     CapturedSubmit submit;
-    for (const Json& jj : j.get("jobs")->array) {
+    for (const Json& jj : j["jobs"].array) {
       CapturedJob job;
-      job.in_handles = handles(jj.get("in_bo_handles"));
-      job.out_handles = handles(jj.get("out_bo_handles"));
-      for (const Json& t : jj.get("tasks")->array) {
-        job.tasks.push_back({static_cast<uint32_t>(t.get("regcmd_dma")->u64()),
-                             static_cast<uint32_t>(t.get("regcmd_count")->u64())});
+      job.in_handles = handles(jj["in_bo_handles"]);
+      job.out_handles = handles(jj["out_bo_handles"]);
+      for (const Json& t : jj["tasks"].array) {
+        job.tasks.push_back({static_cast<uint32_t>(t["regcmd_dma"].as_int()),
+                             static_cast<uint32_t>(t["regcmd_count"].as_int())});
       }
-      if (const Json* ops = jj.get("partition_ops_inferred")) {
-        for (const Json& o : ops->array) job.ops.push_back(o.string);
-      }
+      for (const Json& o : jj["partition_ops_inferred"].array) job.ops.push_back(o.string);
       submit.jobs.push_back(std::move(job));
     }
-    for (const Json& b : j.get("bos")->array) {
-      const uint32_t handle = static_cast<uint32_t>(b.get("handle")->u64());
+    for (const Json& b : j["bos"].array) {
+      const uint32_t handle = static_cast<uint32_t>(b["handle"].as_int());
       auto it = c->bos.find(handle);
-      if (it == c->bos.end() || it->second.dma != b.get("dma_address")->u64()) {
+      if (it == c->bos.end() || it->second.dma != static_cast<uint64_t>(b["dma_address"].as_int())) {
         *error = std::string(name) + ": BO " + std::to_string(handle) + " disagrees with events.log";
         return false;
       }
       if (it->second.dumped) continue;  // keep the first dump
-      if (!read_bytes(root / b.get("blob")->string, &it->second.contents, error)) return false;
+      if (!read_bytes(root / b["blob"].string, &it->second.contents, error)) return false;
       it->second.dumped = true;
     }
     c->submits.push_back(std::move(submit));
@@ -301,22 +176,19 @@ inline bool load_golden_capture(const std::string& dir, GoldenCapture* c, std::s
 
   Json index;
   if (!read_json(root.parent_path() / "index.json", &index, error)) return false;
-  const Json* entry = index.get(root.filename().string());
-  if (!entry) {
+  const Json& entry = index[root.filename().string()];
+  if (entry.is_null()) {
     *error = "index.json has no entry " + root.filename().string();
     return false;
   }
-  if (const Json* src = entry->get("model_source")) c->model_source = src->string;
-  for (const Json& n : entry->get("tflite_nodes")->array) {
-    c->nodes.push_back({static_cast<int>(n.get("tflite_op_index")->number), n.get("type")->string,
-                        n.get("delegated")->boolean});
+  c->model_source = entry["model_source"].string;
+  for (const Json& n : entry["tflite_nodes"].array) {
+    c->nodes.push_back({static_cast<int>(n["tflite_op_index"].as_int()), n["type"].string, n["delegated"].boolean});
   }
-  if (const Json* parts = entry->get("partitions_compiled")) {
-    for (const Json& p : parts->array) {
-      std::vector<std::string> types;
-      for (const Json& op : p.array) types.push_back(op.array.at(0).string);
-      c->partitions.push_back(std::move(types));
-    }
+  for (const Json& p : entry["partitions_compiled"].array) {
+    std::vector<std::string> types;
+    for (const Json& op : p.array) types.push_back(op[0].string);
+    c->partitions.push_back(std::move(types));
   }
 
   if (!read_bytes(root / "input_0.bin", &c->input, error)) return false;
