@@ -38,6 +38,9 @@ bool make_delegated(const std::vector<uint8_t>& model, const std::string& device
 // Deterministic pseudo-random bytes, for inputs when no image is given.
 void fill_pseudo_random(std::vector<uint8_t>* bytes, uint32_t seed);
 
+// `s` as a JSON string literal, quotes included.
+std::string json_string(const std::string& s);
+
 struct LatencySummary {
   double min_ms, median_ms, mean_ms, max_ms;
 };

@@ -21,24 +21,6 @@ namespace {
 using rocket::ProbeResult;
 using rocket::ProbeStatus;
 
-std::string json_string(const std::string& s) {
-  std::string out = "\"";
-  for (const char ch : s) {
-    const auto c = static_cast<unsigned char>(ch);
-    if (c == '"' || c == '\\') {
-      out += '\\';
-      out += ch;
-    } else if (c < 0x20) {
-      char buf[8];
-      std::snprintf(buf, sizeof(buf), "\\u%04x", c);
-      out += buf;
-    } else {
-      out += ch;
-    }
-  }
-  return out + "\"";
-}
-
 const char* bool_text(bool b) { return b ? "true" : "false"; }
 
 std::vector<std::string> feature_names(unsigned features) {
