@@ -109,7 +109,19 @@ Support encode_out_cvt(const NpuConv& op, DpuEncoding* e) {
 // Precise per-tensor requantization (see DpuEncoding): C and OUT_CVT's scale
 // S chosen together so that C * S / 2^E equals TFLite's M, the BN stage
 // adding TFLite's rounding offset delta.
-Support encode_precise(const NpuConv& op, DpuEncoding* e) {
+struct PreciseSplit {
+  int64_t c = 0, s = 0, b = 0;
+  int bs_shift = 0, out_shift = 0;
+  double error = std::numeric_limits<double>::infinity();
+};
+
+// Candidates closest first (by worst-case error before the final rounding),
+// at most `keep`: every C with its nearest S at the largest OUT_CVT shift
+// (the most fractional bits of v) that keeps v1 and v2 inside int32 for
+// every input. The error sums the multiplier's error over the unclamped
+// outputs, delta's rounding to a whole B, and half a unit of v for the BS
+// shift's rounding.
+Support precise_splits(const NpuConv& op, size_t keep, std::vector<PreciseSplit>* out) {
   const reference::QuantizedMultiplier q = reference::quantize_multiplier(op.out_multiplier);
   if (q.multiplier == 0) return Support::no("requantization multiplier not positive");
   const double m = tflite_multiplier(op.out_multiplier);
@@ -131,17 +143,9 @@ Support encode_precise(const NpuConv& op, DpuEncoding* e) {
   const double unclamped = std::min(static_cast<double>(acc_bound) * m, clamp_edge);
 
   // M = M0 * 2^(shift - 31). With T = M * 2^E in [2^28, 2^30), C and S both
-  // in [2^14, 2^15): T is M0 / 4 or M0 / 2. Every C with its nearest S is a
-  // candidate, at the largest OUT_CVT shift (the most fractional bits of v)
-  // that keeps v1 and v2 inside int32 for every input; the one with the
-  // smallest worst-case error wins: the multiplier's error over the
-  // unclamped outputs, delta's rounding to a whole B, half a unit of v for
-  // the BS shift's rounding.
-  struct Split {
-    int64_t c = 0, s = 0, b = 0;
-    int bs_shift = 0, out_shift = 0;
-    double error = std::numeric_limits<double>::infinity();
-  } best;
+  // in [2^14, 2^15): T is M0 / 4 or M0 / 2.
+  auto worse = [](const PreciseSplit& a, const PreciseSplit& b) { return a.error < b.error; };
+  std::vector<PreciseSplit> best;  // a heap of the `keep` smallest errors
   for (int k : {2, 1}) {
     const double t = std::ldexp(static_cast<double>(q.multiplier), -k);
     const int total_shift = 31 - q.shift - k;  // E
@@ -149,34 +153,46 @@ Support encode_precise(const NpuConv& op, DpuEncoding* e) {
       const int64_t s = std::llround(t / static_cast<double>(c));
       if (s < (int64_t{1} << 14) || s >= (int64_t{1} << 15)) continue;
       const double slope = std::abs(static_cast<double>(c * s) - t) / t;  // relative
-      if (slope * unclamped >= best.error) continue;
+      if (best.size() == keep && slope * unclamped >= best.front().error) continue;
       for (int out_shift = std::min(kMaxPreciseOutShift, total_shift); out_shift >= 0; --out_shift) {
         const int bs_shift = total_shift - out_shift;
         if (bs_shift > kMaxBsShift) break;
         const double unit = std::ldexp(static_cast<double>(s), -out_shift);  // output steps per unit of v
         const int64_t b = std::llround(delta / unit);
-        if (shifted_bound(acc_bound * c, bs_shift) + std::abs(b) > kInt32Max) continue;
+        if (shifted_bound(acc_bound * c, bs_shift) + std::abs(b) + 1 > kInt32Max) continue;
         const double error = slope * unclamped + std::abs(static_cast<double>(b) * unit - delta) + 0.5 * unit;
-        if (error < best.error) best = {c, s, b, bs_shift, out_shift, error};
+        if (best.size() < keep) {
+          best.push_back({c, s, b, bs_shift, out_shift, error});
+          std::push_heap(best.begin(), best.end(), worse);
+        } else if (error < best.front().error) {
+          std::pop_heap(best.begin(), best.end(), worse);
+          best.back() = {c, s, b, bs_shift, out_shift, error};
+          std::push_heap(best.begin(), best.end(), worse);
+        }
         break;
       }
     }
   }
-  if (best.c == 0) {
+  if (best.empty()) {
     return Support::no("requantization multiplier " + std::to_string(op.out_multiplier) +
                        " outside the BS multiplier's range");
   }
+  std::sort_heap(best.begin(), best.end(), worse);
+  *out = std::move(best);
+  return Support::yes();
+}
+
+void apply_precise(const NpuConv& op, const PreciseSplit& x, const std::vector<int32_t>& folded, DpuEncoding* e) {
   e->bs_multiplier = true;
-  e->bs_shift = static_cast<uint32_t>(best.bs_shift);
-  e->out.scale = static_cast<uint32_t>(best.s);
-  e->out.shift = static_cast<uint32_t>(best.out_shift);
+  e->bs_shift = static_cast<uint32_t>(x.bs_shift);
+  e->out.scale = static_cast<uint32_t>(x.s);
+  e->out.shift = static_cast<uint32_t>(x.out_shift);
   e->bs_add = folded;
   e->bs_mul.assign(folded.size(), 0);
-  std::fill(e->bs_mul.begin(), e->bs_mul.begin() + op.out_c, static_cast<int16_t>(best.c));
+  std::fill(e->bs_mul.begin(), e->bs_mul.begin() + op.out_c, static_cast<int16_t>(x.c));
   e->bn_add = true;
-  e->bn_operand = static_cast<int32_t>(best.b);
-  e->max_error_steps = best.error;
-  return Support::yes();
+  e->bn_operand = static_cast<int32_t>(x.b);
+  e->max_error_steps = x.error;
 }
 
 // Precise standalone ADD (see DpuEncoding): the BS multiplier scales the
@@ -632,34 +648,17 @@ double accumulator_bound(const NpuConv& op) {
   return worst;
 }
 
-Support encode_dpu(const NpuConv& op, const EncodingOptions& options, DpuEncoding* out) {
-  DpuEncoding e;
-  const bool precise = options.requant == EncodingOptions::Requant::kPrecise;
-  Support s = Support::yes();
-  if (op.per_channel()) {
-    if (!options.per_channel) {
-      return Support::no("int8 per-channel needs the BS multiplier, disabled (EncodingOptions::per_channel off)");
-    }
-    if (op.has_addend()) return Support::no("element-wise addend with per-channel requantization not implemented");
-    s = encode_per_channel(op, precise, &e);
-  } else if (precise && !op.has_addend()) {
-    s = encode_precise(op, &e);
-  } else if (precise && op.standalone_add()) {
-    s = encode_precise_add(op, &e);
-    if (!s.supported) {  // scales beyond its ranges: Mesa's form still may fit
-      e = DpuEncoding{};
-      s = encode_out_cvt(op, &e);
-    }
-  } else {
-    // Fused ADDs (lowered only with the OUT_CVT-only encoding) and kOutCvt.
-    s = encode_out_cvt(op, &e);
-  }
-  if (!s.supported) return s;
-  e.out_offset = op.out_zp;
-  e.ow_op = -op.weight_zp;
-  if (op.has_addend()) e.ew_offset = -op.addend_zp;
-  if (op.has_addend() && !e.bs_multiplier) {
-    if (!encode_multiplier(op.addend_multiplier, CoreConfig::kMaxEwShift, &e.ew)) {
+namespace {
+
+// What every encoding shares once its requantization is chosen: zero
+// points, the EW operand conversion, the activation clamps, the 32-bit
+// accumulator bound.
+Support finish_encoding(const NpuConv& op, DpuEncoding* e) {
+  e->out_offset = op.out_zp;
+  e->ow_op = -op.weight_zp;
+  if (op.has_addend()) e->ew_offset = -op.addend_zp;
+  if (op.has_addend() && !e->bs_multiplier) {
+    if (!encode_multiplier(op.addend_multiplier, CoreConfig::kMaxEwShift, &e->ew)) {
       return Support::no("ADD operand scale ratio " + std::to_string(op.addend_multiplier) +
                          " outside the EW_OP_CVT range");
     }
@@ -672,25 +671,100 @@ Support encode_dpu(const NpuConv& op, const EncodingOptions& options, DpuEncodin
   if ((need_low || need_high) && op.act_min != std::max(-128, op.out_zp)) {
     return Support::no("activation clamp below the output zero point is not expressible");
   }
-  e.relu = need_low || need_high;
+  e->relu = need_low || need_high;
   if (need_high) {
     // Smallest v2 whose requantized value reaches act_max. With a gain
     // below 1/2 it requantizes to exactly act_max under both
     // round-to-nearest and truncation, so capping there equals clamping the
     // output.
-    const double m = e.out.value();
+    const double m = e->out.value();
     if (m >= 0.5) return Support::no("ReLU6 clamp needs a requantization multiplier below 0.5");
     const int64_t steps = int64_t{op.act_max} - op.out_zp;
-    const int64_t num = steps << e.out.shift;
-    const int64_t cap = (num + e.out.scale - 1) / e.out.scale;
+    const int64_t num = steps << e->out.shift;
+    const int64_t cap = (num + e->out.scale - 1) / e->out.scale;
     if (cap > std::numeric_limits<int32_t>::max()) return Support::no("ReLU6 cap leaves int32");
-    e.relux = true;
-    e.relux_cap = static_cast<int32_t>(cap);
+    e->relux = true;
+    e->relux_cap = static_cast<int32_t>(cap);
   }
   if (accumulator_bound(op) > static_cast<double>(std::numeric_limits<int32_t>::max())) {
     return Support::no("accumulator may exceed 32 bits");
   }
-  *out = e;
+  e->exactness = check_exactness(op, *e);
+  return Support::yes();
+}
+
+// Precise per-tensor candidates tried for a bit-exact one, closest first;
+// each B (TFLite's rounding offset in units of v) also one unit either side.
+// A proof costs ~0.1 ms; most layers take the first candidate.
+constexpr size_t kPreciseCandidates = 48;
+
+Support encode_precise(const NpuConv& op, DpuEncoding* out) {
+  std::vector<PreciseSplit> splits;
+  if (Support s = precise_splits(op, kPreciseCandidates, &splits); !s.supported) return s;
+  std::vector<int32_t> folded;
+  if (Status s = folded_biases(op, &folded); !s.ok()) return Support::no(s.message());
+  DpuEncoding best;
+  Support best_support = Support::no("no precise encoding");
+  for (const PreciseSplit& split : splits) {
+    for (int64_t nudge : {0, -1, 1}) {
+      PreciseSplit x = split;
+      x.b += nudge;
+      x.error += std::abs(static_cast<double>(nudge)) * std::ldexp(static_cast<double>(x.s), -x.out_shift);
+      DpuEncoding e;
+      apply_precise(op, x, folded, &e);
+      const Support s = finish_encoding(op, &e);
+      if (!s.supported) {
+        if (!best_support.supported) best_support = s;
+        continue;
+      }
+      if (!best_support.supported || e.exactness.off < best.exactness.off) {
+        best = e;
+        best_support = s;
+      }
+      if (e.exactness.exact()) {
+        *out = std::move(best);
+        return best_support;
+      }
+    }
+  }
+  if (best_support.supported) *out = std::move(best);
+  return best_support;
+}
+
+}  // namespace
+
+Support encode_dpu(const NpuConv& op, const EncodingOptions& options, DpuEncoding* out) {
+  DpuEncoding e;
+  const bool precise = options.requant == EncodingOptions::Requant::kPrecise;
+  Support s = Support::yes();
+  if (op.per_channel()) {
+    if (!options.per_channel) {
+      return Support::no("int8 per-channel needs the BS multiplier, disabled (EncodingOptions::per_channel off)");
+    }
+    if (op.has_addend()) return Support::no("element-wise addend with per-channel requantization not implemented");
+    s = encode_per_channel(op, precise, &e);
+    if (s.supported) s = finish_encoding(op, &e);
+  } else if (precise && !op.has_addend()) {
+    s = encode_precise(op, &e);
+  } else if (precise && op.standalone_add()) {
+    s = encode_precise_add(op, &e);
+    if (s.supported) s = finish_encoding(op, &e);
+    if (!s.supported) {  // scales beyond its ranges: Mesa's form still may fit
+      e = DpuEncoding{};
+      s = encode_out_cvt(op, &e);
+      if (s.supported) s = finish_encoding(op, &e);
+    }
+  } else {
+    // Fused ADDs (lowered only with the OUT_CVT-only encoding) and kOutCvt.
+    s = encode_out_cvt(op, &e);
+    if (s.supported) s = finish_encoding(op, &e);
+  }
+  if (!s.supported) return s;
+  if (options.exact_only && !e.exactness.exact()) {
+    return Support::no("not bit-exact on the NPU: " + e.exactness.summary() +
+                       " (the op runs there with the exact=0 option)");
+  }
+  *out = std::move(e);
   return Support::yes();
 }
 

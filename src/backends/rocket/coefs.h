@@ -9,6 +9,7 @@
 #include "backends/backend.h"
 #include "backends/reference/fixed_point.h"
 #include "backends/rocket/encoding.h"
+#include "backends/rocket/exactness.h"
 #include "backends/rocket/lower.h"
 
 namespace nonstick::rocket {
@@ -115,7 +116,9 @@ class TfliteAdd {
 //    rounds on its own terms). Mesa-evidenced registers only.
 //  - precise, per-tensor: bs_mul = one C for every channel, chosen jointly
 //    with out.scale so that C * out.scale / 2^(bs_shift + out.shift)
-//    equals M to ~2^-28; bn_operand = delta in units of v (§10).
+//    equals M to ~2^-28; bn_operand = delta in units of v (§10). Of the
+//    closest candidates, the first that check_exactness proves bit-exact
+//    (§11).
 //  - precise, standalone ADD: v = x1 * C * 2^(6 - bs_shift) (the identity
 //    weight 64 shifted out exactly) plus x2 * ew.scale (ew.shift 0, so
 //    exact), the EW stage adding after the BS multiplier; C, ew.scale and
@@ -180,6 +183,9 @@ struct DpuEncoding {
   // itself) give an output other than TFLite's ADD; checked exhaustively
   // at compile time. 0 for the other encodings.
   int add_pairs_off = 0;
+  // The compile-time proof (or disproof) that this encoding gives the CPU
+  // runtime's output for every input (exactness.h).
+  Exactness exactness;
 };
 // Chooses the encoding for `op` under `options` (see DpuEncoding). Refuses,
 // with the reason, what the options or the DPU's ranges do not allow; the

@@ -9,6 +9,7 @@ namespace nonstick::rocket {
 
 EncodingOptions encoding_options_from_env() {
   EncodingOptions o;
+  if (const char* x = std::getenv("NONSTICK_ROCKET_EXACT"); x && std::string_view(x) == "1") o.exact_only = true;
   const char* v = std::getenv("NONSTICK_ROCKET_REQUANT");
   if (!v || !*v) return o;
   const std::string_view s(v);

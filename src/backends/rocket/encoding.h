@@ -21,6 +21,11 @@ struct EncodingOptions {
   // Int8 per-channel convolutions on the BS multiplier (§9); off, they are
   // refused and run on the CPU.
   bool per_channel = true;
+  // Only ops whose encoding check_exactness proves bit-exact for every
+  // input (§11); the others are refused with the proof's counterexample and
+  // stay on the CPU. Off, an op may run on the NPU one step off TFLite on
+  // the accumulators the report counts.
+  bool exact_only = false;
   // The CPU runtime whose results the precise encoding reproduces (the
   // backend's BackendConfig::numerics): its kernels round differently per
   // op, profile and shape (reference::conv2d_rounding and friends).

@@ -261,7 +261,8 @@ TEST(RocketCoefs, PreciseSplitApproximatesTfliteMultiplier) {
     const double ours = std::ldexp(static_cast<double>(mul * e.out.scale), -static_cast<int>(e.bs_shift + e.out.shift));
     if (m < 0.05) worst_relative = std::max(worst_relative, std::abs(ours - tflite) / tflite);
     const double unit = e.out.value();  // output steps per unit of v
-    EXPECT_LE(std::abs(e.bn_operand * unit - tflite_rounding_offset(m)), unit / 2 + 1e-15) << m;
+    // Half a unit, or one more where the exactness search moved B (§11).
+    EXPECT_LE(std::abs(e.bn_operand * unit - tflite_rounding_offset(m)), 1.5 * unit + 1e-15) << m;
     // The bias is the folded one, unchanged.
     std::vector<int32_t> folded;
     ASSERT_TRUE(folded_biases(c, &folded).ok());
@@ -280,9 +281,11 @@ TEST(RocketCoefs, PreciseSplitApproximatesTfliteMultiplier) {
               worst_relative, worst_error);
   // The search weighs the multiplier's error against B's rounding and v's
   // resolution; with these random full-range weights (outputs up to ~2^16
-  // steps) v has fewer fractional bits than in real layers (below).
+  // steps) v has fewer fractional bits than in real layers (below). The
+  // exactness search (§11) may take a candidate up to one unit of v worse
+  // by this bound when that one is proven bit-exact.
   EXPECT_LE(worst_relative, std::ldexp(1.0, -23));
-  EXPECT_LE(worst_error, std::ldexp(1.0, -15));
+  EXPECT_LE(worst_error, std::ldexp(1.0, -14));
 }
 
 // Every per-tensor convolution of two real uint8 models.

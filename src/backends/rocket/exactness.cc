@@ -1,0 +1,233 @@
+#include "backends/rocket/exactness.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <limits>
+#include <map>
+#include <tuple>
+
+#include "backends/reference/conv_util.h"
+#include "backends/reference/fixed_point.h"
+#include "backends/rocket/coefs.h"
+#include "backends/rocket/lower.h"
+
+namespace nonstick::rocket {
+namespace {
+
+constexpr int64_t kInt32Min = std::numeric_limits<int32_t>::min();
+constexpr int64_t kInt32Max = std::numeric_limits<int32_t>::max();
+
+int64_t sat32(int64_t v) { return std::clamp(v, kInt32Min, kInt32Max); }
+
+// Right shift rounding half up (OUT_CVT) or half to even (the BS
+// multiplier), as the DPU model has them (docs/virtual-rk3588.md §5, §9).
+int64_t shift_half_up(int64_t v, unsigned shift) {
+  return shift == 0 ? v : (v + (int64_t{1} << (shift - 1))) >> shift;
+}
+int64_t shift_half_even(int64_t v, unsigned shift) {
+  if (shift == 0) return v;
+  const int64_t half = int64_t{1} << (shift - 1);
+  const int64_t rem = v & ((int64_t{1} << shift) - 1);
+  const int64_t q = v >> shift;
+  return rem > half || (rem == half && (q & 1)) ? q + 1 : q;
+}
+
+// One distinct requantization: channels sharing it share both functions
+// of T, so they are walked once over the union of their ranges.
+struct Channel {
+  reference::QuantizedMultiplier q;
+  reference::TieRounding rule = reference::TieRounding::kUp;
+  int64_t a_shift = 0;  // bs_add - folded bias: what the DPU adds to T
+  int64_t c = 0;        // BS multiplier (0 when bypassed)
+  int64_t lo = 0, hi = 0;
+  int first_channel = 0;
+};
+
+class Walk {
+ public:
+  Walk(const NpuConv& op, const DpuEncoding& e, const Channel& ch) : op_(op), e_(e), ch_(ch) {
+    m_ = std::ldexp(static_cast<double>(ch.q.multiplier), ch.q.shift - 31);
+  }
+
+  int32_t cpu(int64_t t) const {
+    const int32_t r = reference::requantize_accumulator(static_cast<int32_t>(t), ch_.q, ch_.rule);
+    return static_cast<int32_t>(std::clamp<int64_t>(int64_t{r} + op_.out_zp, op_.act_min, op_.act_max));
+  }
+
+  int32_t npu(int64_t t) const {
+    int64_t v = t + ch_.a_shift;
+    if (e_.bs_multiplier) v = sat32(shift_half_even(v * ch_.c, e_.bs_shift));
+    if (e_.bn_add) v = sat32(v + e_.bn_operand);
+    if (e_.relu) v = std::max<int64_t>(v, 0);
+    if (e_.relux) v = std::min<int64_t>(v, e_.relux_cap);
+    const int64_t q = shift_half_up(v * e_.out.scale, e_.out.shift) + e_.out_offset;
+    return static_cast<int32_t>(std::clamp<int64_t>(q, -128, 127));
+  }
+
+  void run(Exactness* x) {
+    int64_t t = ch_.lo;
+    while (t <= ch_.hi) {
+      const int32_t y = cpu(t);
+      const int64_t next = first_cpu_above(t, y);
+      compare_level(t, next - 1, y, x);
+      t = next;
+    }
+    x->accumulators += ch_.hi - ch_.lo + 1;
+  }
+
+ private:
+  // The first accumulator in (t, hi] whose CPU output exceeds y (= cpu(t)),
+  // or hi + 1: bracketed around the real crossing point, then bisected.
+  int64_t first_cpu_above(int64_t t, int32_t y) const {
+    const int64_t end = ch_.hi + 1;
+    if (y >= op_.act_max) return end;
+    const double crossing = (y + 0.5 - op_.out_zp) / m_;
+    int64_t guess = std::isfinite(crossing) && std::abs(crossing) < 4e18 ? std::llround(crossing) : end;
+    guess = std::clamp(guess, t + 1, end);
+    int64_t below = t, above = end;  // cpu(below) <= y < cpu(above) (end: by definition)
+    if (guess < end && cpu(guess) <= y) {
+      below = guess;
+      for (int64_t step = 1; below + step < end; step *= 2) {
+        if (cpu(below + step) > y) {
+          above = below + step;
+          break;
+        }
+        below += step;
+      }
+    } else {
+      above = guess;
+      for (int64_t step = 1; above - step > t; step *= 2) {
+        if (cpu(above - step) <= y) {
+          below = above - step;
+          break;
+        }
+        above -= step;
+      }
+    }
+    while (above - below > 1) {
+      const int64_t mid = below + (above - below) / 2;
+      (mid < end && cpu(mid) > y ? above : below) = mid;
+    }
+    return above;
+  }
+
+  // The first t in [lo, hi] with npu(t) >= y (or > y when `strictly`), or
+  // hi + 1.
+  int64_t first_npu_reaching(int64_t lo, int64_t hi, int32_t y, bool strictly) const {
+    int64_t below = lo - 1, above = hi + 1;
+    while (above - below > 1) {
+      const int64_t mid = below + (above - below) / 2;
+      const int32_t v = npu(mid);
+      ((strictly ? v > y : v >= y) ? above : below) = mid;
+    }
+    return above;
+  }
+
+  // Over [s, e] the CPU gives y; the NPU, non-decreasing, can differ only
+  // on a prefix (below y) and a suffix (above it).
+  void compare_level(int64_t s, int64_t e, int32_t y, Exactness* x) const {
+    const int32_t first = npu(s), last = npu(e);
+    if (first == y && last == y) return;
+    const int64_t low_end = first < y ? first_npu_reaching(s, e, y, false) : s;
+    const int64_t high_start = last > y ? first_npu_reaching(s, e, y, true) : e + 1;
+    const int64_t off = (low_end - s) + (e + 1 - high_start);
+    if (off == 0) return;
+    if (x->off == 0 || x->channel < 0) {
+      const int64_t at = low_end > s ? s : high_start;
+      x->channel = ch_.first_channel;
+      x->accumulator = at;
+      x->npu = npu(at);
+      x->cpu = y;
+    }
+    x->off += off;
+    x->max_steps = std::max({x->max_steps, y - first, last - y});
+  }
+
+  const NpuConv& op_;
+  const DpuEncoding& e_;
+  const Channel& ch_;
+  double m_ = 0;
+};
+
+// The accumulator range channel c can reach: TFLite's
+// sum((x - x_zp) * (w - w_zp)) + bias over every int8 input (padding adds 0,
+// inside the range).
+void accumulator_range(const NpuConv& op, int c, int64_t* lo, int64_t* hi) {
+  const int64_t x_lo = -128 - int64_t{op.in_zp}, x_hi = 127 - int64_t{op.in_zp};
+  const size_t window = static_cast<size_t>(op.kernel_h) * op.kernel_w * (op.depthwise ? 1 : op.in_c);
+  int64_t a = op.bias[static_cast<size_t>(c)], b = a;
+  for (size_t k = 0; k < window; ++k) {
+    const size_t i = op.depthwise ? k * op.in_c + static_cast<size_t>(c) : static_cast<size_t>(c) * window + k;
+    const int64_t d = int64_t{op.weights[i]} - op.weight_zp;
+    a += std::min(d * x_lo, d * x_hi);
+    b += std::max(d * x_lo, d * x_hi);
+  }
+  *lo = std::max(a, kInt32Min);
+  *hi = std::min(b, kInt32Max);
+}
+
+}  // namespace
+
+Exactness check_exactness(const NpuConv& op, const DpuEncoding& e) {
+  Exactness x;
+  if (op.standalone_add() && e.bs_multiplier) {
+    x.checked = x.pairs = true;
+    x.accumulators = op.input == op.addend ? 256 : 65536;
+    x.off = e.add_pairs_off;
+    x.max_steps = x.off ? 1 : 0;
+    return x;
+  }
+  if (op.has_addend()) return x;
+  std::vector<int32_t> folded;
+  if (!folded_biases(op, &folded).ok()) return x;
+  x.checked = true;
+  using Key = std::tuple<int32_t, int, int, int64_t, int64_t>;
+  std::map<Key, Channel> distinct;
+  for (int c = 0; c < op.out_c; ++c) {
+    const auto i = static_cast<size_t>(c);
+    Channel ch;
+    ch.q = reference::quantize_multiplier(op.per_channel() ? op.channel_multipliers[i] : op.out_multiplier);
+    ch.rule = op.rounding_of(c);
+    ch.a_shift = int64_t{e.bs_add[i]} - folded[i];
+    ch.c = e.bs_multiplier ? e.bs_mul[i] : 0;
+    accumulator_range(op, c, &ch.lo, &ch.hi);
+    ch.first_channel = c;
+    const Key key{ch.q.multiplier, ch.q.shift, static_cast<int>(ch.rule), ch.a_shift, ch.c};
+    auto [it, fresh] = distinct.emplace(key, ch);
+    if (!fresh) {
+      it->second.lo = std::min(it->second.lo, ch.lo);
+      it->second.hi = std::max(it->second.hi, ch.hi);
+    }
+  }
+  for (const auto& [key, ch] : distinct) {
+    const int64_t before = x.off;
+    Walk(op, e, ch).run(&x);
+    if (x.off > before) ++x.channels_off;
+  }
+  return x;
+}
+
+std::string Exactness::summary() const {
+  if (!checked) return "exactness not checked (element-wise operand in the OUT_CVT-only form)";
+  char text[200];
+  if (pairs) {
+    if (off == 0) {
+      std::snprintf(text, sizeof text, "bit-exact over all %lld input pairs", static_cast<long long>(accumulators));
+    } else {
+      std::snprintf(text, sizeof text, "%lld of %lld input pairs one step off", static_cast<long long>(off),
+                    static_cast<long long>(accumulators));
+    }
+  } else if (off == 0) {
+    std::snprintf(text, sizeof text, "bit-exact over all %lld accumulator values its weights allow",
+                  static_cast<long long>(accumulators));
+  } else {
+    std::snprintf(text, sizeof text,
+                  "%lld of %lld accumulator values %d step%s off (first: channel %d, accumulator %lld: NPU %d, CPU %d)",
+                  static_cast<long long>(off), static_cast<long long>(accumulators), max_steps,
+                  max_steps == 1 ? "" : "s", channel, static_cast<long long>(accumulator), npu, cpu);
+  }
+  return text;
+}
+
+}  // namespace nonstick::rocket

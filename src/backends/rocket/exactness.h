@@ -1,0 +1,53 @@
+// Compile-time proof that one encoded NPU convolution gives the CPU's answer
+// for every input (docs/virtual-rk3588.md §11).
+//
+// A convolution's output channel is a function of one integer, TFLite's
+// accumulator T (bias and zero points included), and both the CPU's
+// requantization and the DPU's are non-decreasing in T. So they agree on
+// every T an input can produce exactly when they change level at the same
+// accumulators: at most 256 places per channel, each found with a handful
+// of evaluations. No sampling, no test inputs: the check covers the whole
+// input space of the op, against the DPU arithmetic this compiler targets
+// (itself a model, unverified on an RK3588 where docs §9-§10 say so).
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+namespace nonstick::rocket {
+
+struct NpuConv;
+struct DpuEncoding;
+
+struct Exactness {
+  // False for encodings the check does not cover: fused ADDs and
+  // standalone ADDs in the OUT_CVT-only form. Standalone precise ADDs are
+  // checked pair by pair by their encoder (DpuEncoding::add_pairs_off);
+  // then `pairs` is set and the counts below are of input pairs.
+  bool checked = false;
+  bool pairs = false;
+  // Accumulator values checked, summed over output channels (each channel
+  // over the range its weights and bias allow), and how many of them give
+  // an output other than the CPU's (never by more than max_steps).
+  int64_t accumulators = 0;
+  int64_t off = 0;
+  int max_steps = 0;
+  int channels_off = 0;
+  // The first differing case, for the report.
+  int channel = -1;
+  int64_t accumulator = 0;
+  int32_t npu = 0, cpu = 0;  // outputs in the signed domain
+
+  bool exact() const { return checked && off == 0; }
+  // One line: "bit-exact over N accumulator values" or
+  // "K of N accumulator values one step off (first: channel c, T = t: NPU
+  // y, CPU z)".
+  std::string summary() const;
+};
+
+// Checks `e` (from encode_dpu) for `op` against the CPU arithmetic the
+// encoding targets: TFLite's requantization with op.rounding_of(c) per
+// channel, the zero point and the fused activation clamp.
+Exactness check_exactness(const NpuConv& op, const DpuEncoding& e);
+
+}  // namespace nonstick::rocket
