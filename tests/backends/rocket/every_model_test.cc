@@ -33,15 +33,16 @@ const EveryModel kEveryModel[] = {
     {"mobilenet_v1_0.25_128_quant", 0},
     {"mobilenet_v1_0.5_160_quant", 0},
     {"mobilenet_v1_0.75_192_quant", 0},
-    // 33 per-layer outputs (3 layers) sit ~3e-7 steps from a rounding
-    // boundary, finer than v's 32-bit resolution (~8e-6 steps); they grow
-    // to 3 over the remaining layers (docs/virtual-rk3588.md §10.1a).
-    {"mobilenet_v1_1.0_224_quant_embedding_extractor", 3},
+    // Was 3 while the encoder picked the candidate with the smallest error
+    // bound: three layers each had one accumulator value rounded the other
+    // way. It now takes the first candidate proven bit-exact (§11).
+    {"mobilenet_v1_1.0_224_quant_embedding_extractor", 0},
     {"mobilenet_v1_224_head_layers_quant", 0},
     {"mobilenet_v2_1.0_224_quant", 0},
-    // Nine unclamped 5x5 depthwise layers: TFLite rounds their negative
+    // Eight unclamped 5x5 depthwise layers: TFLite rounds their negative
     // outputs half away from zero (a mirrored offset); one BN constant serves
-    // only one sign, 0.2-3.1 % of those layers' outputs (§10.1a).
+    // only one sign. The proof (§11) finds 121-248 accumulator values per
+    // layer one step off, one or two per negative output level (§10.1a).
     {"mobilenet_v3_small_224_1.0_uint8", 20},
     {"split_concat", 0},                       // nothing the NPU takes: all on the CPU
     {"tf2_mobilenet_v2_1.0_224_ptq", 4},       // int8 per-channel: one 16-bit multiplier per channel (docs/virtual-rk3588.md §9.3)
