@@ -21,9 +21,12 @@ namespace nonstick {
 struct Support {
   bool supported = false;
   std::string reason;  // why not, when unsupported; a short phrase
+  // When supported: an optional remark for placement reports, e.g. how
+  // closely the device reproduces the CPU's output.
+  std::string note;
 
-  static Support yes() { return {true, {}}; }
-  static Support no(std::string why) { return {false, std::move(why)}; }
+  static Support yes() { return {true, {}, {}}; }
+  static Support no(std::string why) { return {false, std::move(why), {}}; }
 };
 
 // Counters a backend can report for one compiled program. Figures from a
@@ -81,6 +84,10 @@ std::vector<std::string_view> backend_names();
 struct BackendConfig {
   // Whose rounding the host-CPU reference kernels reproduce.
   reference::Numerics numerics = reference::Numerics::kTflite29;
+  // Only ops proven to give the CPU's output for every input may be placed
+  // (supports() refuses the rest, saying why). The reference backend is
+  // exact anyway.
+  bool bit_exact_only = false;
 };
 
 // Creates a backend by name ("auto" picks the first one whose device is

@@ -70,6 +70,13 @@ void add_stats(const ProgramStats& s, ProgramStats* sum) {
   sum->peak_macs_per_s = std::max(sum->peak_macs_per_s, s.peak_macs_per_s);
 }
 
+BackendConfig backend_config(const DelegateOptions& o, reference::Numerics numerics) {
+  BackendConfig c;
+  c.numerics = numerics;
+  c.bit_exact_only = o.exact;
+  return c;
+}
+
 // Empty when every fixed-size tensor's byte count agrees with its shape.
 std::string check_tensor_layout(const TfLiteContext* ctx) {
   size_t checked = 0, bad = 0;
@@ -178,7 +185,7 @@ struct Delegate::State {
         choose_cpu_profile(options.cpu_profile, reinterpret_cast<const void*>(ctx->GetExecutionPlan));
     if (choice.numerics != numerics) {
       std::string error;
-      if (auto remade = create_backend("reference", &error, {choice.numerics})) {
+      if (auto remade = create_backend("reference", &error, backend_config(options, choice.numerics))) {
         backend = std::move(remade);
         numerics = choice.numerics;
         report.device_description = std::string(backend->description());
@@ -321,6 +328,8 @@ TfLiteStatus Delegate::State::prepare(TfLiteContext* ctx) {
         } else if (Support s = backend->supports(g, g.ops[0]); !s.supported) {
           t.ok = false;
           t.reason = s.reason;
+        } else {
+          p.note = s.note;
         }
       }
     }
@@ -428,7 +437,7 @@ std::unique_ptr<Delegate> Delegate::create(const DelegateOptions& options, std::
   state->options = options;
   // A first guess from the libraries in the process; Prepare settles it.
   const CpuProfileChoice profile = choose_cpu_profile(options.cpu_profile, nullptr);
-  state->backend = create_backend(options.device, &state->backend_error, {profile.numerics});
+  state->backend = create_backend(options.device, &state->backend_error, backend_config(options, profile.numerics));
   if (!state->backend) {
     if (error) *error = state->backend_error;
     return nullptr;

@@ -20,6 +20,7 @@ struct NodePlacement {
   std::string signature;  // shapes and quantization, for reports
   bool delegated = false;
   std::string reason;     // why it stays on the CPU, when it does
+  std::string note;       // the backend's remark on a placed op (e.g. its exactness)
   int partition = -1;     // which delegated partition holds it
 };
 

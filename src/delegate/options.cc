@@ -31,6 +31,11 @@ constexpr Key kKeys[] = {
      "auto | tflite-2.9 | tflite-2.9-arm64 | tflite-runtime-2.14 | litert: whose integer rounding "
      "the reference backend reproduces. auto: the TFLite build hosting the delegate (tflite-2.9, or "
      "tflite-2.9-arm64 on arm64, if unrecognised)"},
+    {"exact", "NONSTICK_EXACT",
+     "0 | 1. 1: only ops proven to give the CPU's output for every input run on the device (the "
+     "rocket backend's per-op proof; the reference backend always does); the others stay on the CPU. "
+     "0 (default): an op may run on the NPU one step off TFLite on some inputs (the placement report "
+     "says which)"},
     {"inject_failure", "NONSTICK_INJECT_FAILURE",
      "testing aid: none | compile (partitions fail to compile, nodes stay on the CPU) | invoke "
      "(delegated invokes fail)"},
@@ -87,6 +92,12 @@ bool apply(const std::string& key, const std::string& value, DelegateOptions* o,
       return false;
     }
     o->cpu_profile = value;
+  } else if (key == "exact") {
+    if (value != "0" && value != "1") {
+      *error = "option exact: '" + value + "' is not 0|1";
+      return false;
+    }
+    o->exact = value == "1";
   } else if (key == "inject_failure") {
     if (value != "none" && value != "compile" && value != "invoke") {
       *error = "option inject_failure: '" + value + "' is not none|compile|invoke";
@@ -96,7 +107,7 @@ bool apply(const std::string& key, const std::string& value, DelegateOptions* o,
   } else {
     *error = "unknown option '" + key +
              "' (known: device, log_level, max_partitions, min_partition_ops, disable_ops, cpu_profile, "
-             "inject_failure)";
+             "exact, inject_failure)";
     return false;
   }
   return true;

@@ -19,6 +19,9 @@ struct DelegateOptions {
   // Whose integer rounding the reference backend reproduces: auto (the TFLite
   // build hosting the delegate) | tflite-2.9 | tflite-2.9-arm64 | tflite-runtime-2.14 | litert.
   std::string cpu_profile = "auto";
+  // Only ops the backend proves give the CPU's output for every input are
+  // placed on the device; the others stay on the CPU (BackendConfig::bit_exact_only).
+  bool exact = false;
   // Testing aid for applications' fallback paths: "compile" makes every
   // partition fail to compile (all nodes stay on the CPU), "invoke" makes
   // every delegated invoke fail (TFLite's Invoke returns an error).

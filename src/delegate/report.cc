@@ -66,9 +66,11 @@ std::string format_placement_table(const DelegateReport& r) {
     const std::string where = p.delegated ? r.device : "cpu";
     const std::string part = p.partition >= 0 ? std::to_string(p.partition) : "-";
     const std::string detail = p.delegated ? p.signature : p.reason;
-    std::snprintf(line, sizeof line, "%5d  %-*s  %-10s  %4s  ", p.node_index, static_cast<int>(op_width),
-                  p.op.c_str(), where.c_str(), part.c_str());
+    const int indent = std::snprintf(line, sizeof line, "%5d  %-*s  %-10s  %4s  ", p.node_index,
+                                     static_cast<int>(op_width), p.op.c_str(), where.c_str(), part.c_str());
     s << line << detail << "\n";
+    // The backend's remark (the rocket backend's exactness proof) under the detail column.
+    if (p.delegated && !p.note.empty()) s << std::string(static_cast<size_t>(std::max(indent, 0)), ' ') << p.note << "\n";
   }
   s << format_placement_summary(r) << "\n";
   return s.str();

@@ -101,3 +101,22 @@ def test_model_on_the_virtual_rk3588(runtime, lib, model, capfd):
         for want, got in zip(run(cpu, inputs), run(npu, inputs)):
             worst = max(worst, float(np.abs(want.astype(np.float64) - got.astype(np.float64)).max(initial=0)))
     assert worst <= bound, f"max difference {worst} > {bound} ({delegated}/{total} nodes on rocket)"
+
+
+# exact=1: only ops whose encoding is proven (at compile time, against the
+# hosting runtime's rounding) to give that runtime's output for every input
+# run on the rocket device, so every model must match byte for byte.
+@pytest.mark.parametrize("model", models(), ids=lambda p: p.stem)
+def test_exact_option_is_bit_exact_on_the_virtual_rk3588(runtime, lib, model, capfd):
+    cpu = make_interpreter(runtime, model)
+    delegate = runtime.load_delegate(lib, {"device": "rocket", "exact": "1", "log_level": "info"})
+    npu = make_interpreter(runtime, model, delegate)
+    delegated, total, device = delegated_counts(capfd.readouterr().err)
+    assert device == "rocket"
+    for seed in (1, 2):
+        inputs = random_inputs(cpu, seed)
+        for i, (want, got) in enumerate(zip(run(cpu, inputs), run(npu, inputs))):
+            diff = np.abs(want.astype(np.float64) - got.astype(np.float64))
+            assert want.tobytes() == got.tobytes(), (
+                f"output {i}: {int((diff > 0).sum())} of {diff.size} differ, max {diff.max()} "
+                f"({delegated}/{total} nodes on rocket with exact=1)")

@@ -4,6 +4,7 @@
 #include <cstdlib>
 #include <cstring>
 
+#include "backends/rocket/coefs.h"
 #include "backends/rocket/lower.h"
 #include "backends/rocket/probes.h"
 #include "backends/rocket/program.h"
@@ -16,6 +17,8 @@ class RocketBackend final : public Backend {
   RocketBackend(std::unique_ptr<kernel::Device> device, const BackendConfig& config)
       : device_(std::move(device)), config_(config), encoding_(rocket::encoding_options_from_env()) {
     encoding_.numerics = config_.numerics;  // round as the host's CPU kernels do
+    // The delegate's exact option; NONSTICK_ROCKET_EXACT=1 (read above) also turns it on.
+    encoding_.exact_only = encoding_.exact_only || config_.bit_exact_only;
     if (device_->simulated()) {
       description_ = "virtual RK3588 (simulated)";
     } else {
@@ -38,6 +41,10 @@ class RocketBackend final : public Backend {
     for (size_t i = 0; i < graph.ops.size(); ++i) {
       if (&graph.ops[i] == &op) index = static_cast<int>(i);
     }
+    // The note is the encoder's exactness proof for the op lowered alone.
+    // In the precise encoding (the default) nothing is fused, so that is the
+    // op the program runs; an ADD the OUT_CVT-only form fuses into its
+    // convolution is reported as its standalone encoding.
     rocket::NpuConv lowered;
     return rocket::lower_op(graph, op, index, encoding_, &lowered);
   }

@@ -223,7 +223,7 @@ std::string Exactness::summary() const {
                   static_cast<long long>(accumulators));
   } else {
     std::snprintf(text, sizeof text,
-                  "%lld of %lld accumulator values %d step%s off (first: channel %d, accumulator %lld: NPU %d, CPU %d)",
+                  "%lld of %lld accumulator values %d step%s off (first: channel %d, accumulator %lld: NPU %d, CPU %d as int8)",
                   static_cast<long long>(off), static_cast<long long>(accumulators), max_steps,
                   max_steps == 1 ? "" : "s", channel, static_cast<long long>(accumulator), npu, cpu);
   }

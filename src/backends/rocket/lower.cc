@@ -95,14 +95,17 @@ Support geometry_limits(const NpuConv& c) {
   return Support::yes();
 }
 
-// Checks that need the whole NpuConv: encodings and the CBUF plan.
+// Checks that need the whole NpuConv: encodings and the CBUF plan. On
+// success the note is the encoding's exactness proof, for placement reports.
 Support finish(const NpuConv& c, const EncodingOptions& options) {
   Support s = geometry_limits(c);
   if (!s.supported) return s;
   DpuEncoding e;
   if (!(s = encode_dpu(c, options, &e)).supported) return s;
   TaskPlan plan;
-  return plan_tasks(c, &plan);
+  if (!(s = plan_tasks(c, &plan)).supported) return s;
+  s.note = e.exactness.summary();
+  return s;
 }
 
 Support lower_weighted(const ir::Graph& g, const ir::Operation& op, reference::Numerics numerics, NpuConv* c) {
@@ -284,7 +287,7 @@ Support lower_op(const ir::Graph& graph, const ir::Operation& op, int op_index, 
   if (!s.supported) return s;
   if (!(s = finish(c, options)).supported) return s;
   *out = std::move(c);
-  return Support::yes();
+  return s;
 }
 
 std::string fusion_blocker(const ir::Graph& graph, const NpuConv& conv, const NpuConv& add,

@@ -101,7 +101,8 @@ struct NpuConv {
 // Lowers one op of `graph` on its own (an ADD becomes the identity form),
 // checking that it encodes under `options`. The same function answers
 // Backend::supports() and feeds compilation, so with the same options a
-// supported op always compiles. On refusal the Support carries the reason.
+// supported op always compiles. On refusal the Support carries the reason;
+// on success its note is the encoding's exactness proof (exactness.h).
 Support lower_op(const ir::Graph& graph, const ir::Operation& op, int op_index, const EncodingOptions& options,
                  NpuConv* out);
 
