@@ -35,7 +35,7 @@ bool time_runs(tflite::Interpreter& it, const std::vector<std::vector<uint8_t>>&
 int run_bench(int argc, char** argv) {
   Args args;
   std::string error;
-  if (!args.parse(argc, argv, {"model", "iterations", "device", "threads"}, {}, &error) || !args.has("model")) {
+  if (!args.parse(argc, argv, {"model", "iterations", "device", "threads"}, {"exact"}, &error) || !args.has("model")) {
     std::fprintf(stderr, "nonstick bench: %s\n", error.empty() ? "--model is required" : error.c_str());
     return 2;
   }
@@ -50,7 +50,7 @@ int run_bench(int argc, char** argv) {
   auto cpu = tflite::Interpreter::create(model, nullptr, threads, &error);
   const double cpu_setup = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
   DelegatedInterpreter npu;
-  if (!cpu || !make_delegated(model, args.get("device", "auto"), threads, &npu, &error)) {
+  if (!cpu || !make_delegated(model, args.get("device", "auto"), args.has("exact"), threads, &npu, &error)) {
     std::fprintf(stderr, "nonstick bench: %s\n", error.c_str());
     return 1;
   }

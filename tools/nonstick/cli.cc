@@ -45,11 +45,13 @@ int Args::get_int(const std::string& key, int fallback) const {
   return (*end || v < 0 || v > 1000000) ? fallback : static_cast<int>(v);
 }
 
-bool make_delegated(const std::vector<uint8_t>& model, const std::string& device, int threads,
+bool make_delegated(const std::vector<uint8_t>& model, const std::string& device, bool exact, int threads,
                     DelegatedInterpreter* out, std::string* error) {
   DelegateOptions options;
   std::string option_error;
-  parse_options({{"device", device}, {"log_level", "quiet"}}, &options, &option_error);
+  std::vector<std::pair<std::string, std::string>> pairs = {{"device", device}, {"log_level", "quiet"}};
+  if (exact) pairs.emplace_back("exact", "1");  // else NONSTICK_EXACT may still set it
+  parse_options(pairs, &options, &option_error);
   const auto start = std::chrono::steady_clock::now();
   out->delegate = Delegate::create(options, error);
   if (!out->delegate) return false;

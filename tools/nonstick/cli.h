@@ -32,7 +32,9 @@ struct DelegatedInterpreter {
   double setup_ms = 0;  // interpreter creation incl. delegate prepare/compile
 };
 
-bool make_delegated(const std::vector<uint8_t>& model, const std::string& device, int threads,
+// `exact`: the delegate's exact=1 (only operations proven bit-exact on the
+// device; the --exact flag of classify, inspect and bench).
+bool make_delegated(const std::vector<uint8_t>& model, const std::string& device, bool exact, int threads,
                     DelegatedInterpreter* out, std::string* error);
 
 // Deterministic pseudo-random bytes, for inputs when no image is given.
