@@ -24,9 +24,12 @@ struct Support {
   // When supported: an optional remark for placement reports, e.g. how
   // closely the device reproduces the CPU's output.
   std::string note;
+  // When supported: the backend proved at compile time that the op gives
+  // the CPU's output for every input (the note says against what).
+  bool proven_exact = false;
 
-  static Support yes() { return {true, {}, {}}; }
-  static Support no(std::string why) { return {false, std::move(why), {}}; }
+  static Support yes() { return {true, {}, {}, false}; }
+  static Support no(std::string why) { return {false, std::move(why), {}, false}; }
 };
 
 // Counters a backend can report for one compiled program. Figures from a

@@ -330,6 +330,7 @@ TfLiteStatus Delegate::State::prepare(TfLiteContext* ctx) {
           t.reason = s.reason;
         } else {
           p.note = s.note;
+          p.proven_exact = s.proven_exact;
         }
       }
     }

@@ -21,6 +21,7 @@ struct NodePlacement {
   bool delegated = false;
   std::string reason;     // why it stays on the CPU, when it does
   std::string note;       // the backend's remark on a placed op (e.g. its exactness)
+  bool proven_exact = false;  // the backend proved it gives the CPU's output for every input
   int partition = -1;     // which delegated partition holds it
 };
 

@@ -17,6 +17,14 @@ std::string format_placement_summary(const DelegateReport& r) {
   for (const NodePlacement& p : r.nodes) {
     if (!p.delegated) ++cpu[p.op];
   }
+  // The backend's compile-time proofs (against its arithmetic as modelled;
+  // inspect --json has each), when it gives any.
+  int noted = 0, exact = 0;
+  for (const NodePlacement& p : r.nodes) {
+    noted += p.delegated && !p.note.empty();
+    exact += p.delegated && p.proven_exact;
+  }
+  if (noted > 0) s << "; " << exact << " of " << noted << " proven bit-exact for every input";
   if (!cpu.empty()) {
     s << "; on CPU:";
     bool first = true;
@@ -69,8 +77,11 @@ std::string format_placement_table(const DelegateReport& r) {
     const int indent = std::snprintf(line, sizeof line, "%5d  %-*s  %-10s  %4s  ", p.node_index,
                                      static_cast<int>(op_width), p.op.c_str(), where.c_str(), part.c_str());
     s << line << detail << "\n";
-    // The backend's remark (the rocket backend's exactness proof) under the detail column.
-    if (p.delegated && !p.note.empty()) s << std::string(static_cast<size_t>(std::max(indent, 0)), ' ') << p.note << "\n";
+    // The backend's remark (the rocket backend's exactness proof) under the
+    // detail column, where it is not simply "proven bit-exact" (counted below).
+    if (p.delegated && !p.note.empty() && !p.proven_exact) {
+      s << std::string(static_cast<size_t>(std::max(indent, 0)), ' ') << p.note << "\n";
+    }
   }
   s << format_placement_summary(r) << "\n";
   return s.str();

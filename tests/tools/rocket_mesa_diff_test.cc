@@ -5,11 +5,14 @@
 // UNEXPLAINED, and a reason's predicate must refuse values it does not cover.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <sstream>
 
+#include "backends/rocket/lower.h"
 #include "backends/rocket/requant_mode.h"
 #include "rocket/registers.h"
 #include "support/test_data.h"
+#include "tools/rocket_mesa_diff/proof.h"
 #include "tools/rocket_mesa_diff/report.h"
 
 namespace nonstick::mesa_diff {
@@ -143,6 +146,124 @@ TEST_F(RocketMesaDiffCorrupted, MissingJobIsUnexplained) {
   ours_.streams.jobs.erase(ours_.streams.jobs.begin() + 3);
   ours_.ops.erase(ours_.ops.begin() + 3);
   EXPECT_GE(diff_model(mesa_, ours_).unexplained(), 1);
+}
+
+
+// The exactness proof applied to Mesa's captured programming (proof.h):
+// per model, how many covered layers Mesa's stream makes bit-exact for
+// every input (all of nonstick's are), and at most how many of TFLite's
+// accumulator values it maps to another output. Every covered layer's
+// replay on the virtual RK3588 agrees, element for element, with the
+// proof's function of Mesa's registers.
+TEST(RocketMesaProof, MesaExactLayersAndOffCountsPerModel) {
+  NONSTICK_REQUIRE_SHARED_DATA();
+  struct Pin {
+    const char* model;
+    int covered, mesa_exact;
+    int64_t mesa_off_max;  // accumulator values off, over all covered layers
+  };
+  const Pin pins[] = {
+      {"mobilenet_quant_v1_224_head_layers", 1, 0, 227},
+      {"mobilenet_v1_0.25_128_quant", 28, 0, 3902},
+      {"mobilenet_v1_0.75_192_quant", 28, 0, 4461},
+      {"mobilenet_v2_1.0_224_quant", 43, 1, 7444},  // + 10 jobs with a fused ADD, not covered
+      {"coco_ssd_mobilenet_v1_1.0_quant_detect", 41, 0, 980475},  // 2 ReLU layers Mesa leaves unclamped
+      {"mobilenet_v1_1.0_224_quant_embedding_extractor", 27, 0, 9233},
+  };
+  for (const Pin& pin : pins) {
+    SCOPED_TRACE(pin.model);
+    const ModelResult res = analyse_model(testing::shared_dir(), pin.model, true);
+    ASSERT_TRUE(res.diffed && res.ours.ran) << res.ours.error;
+    ASSERT_TRUE(res.mesa_replay.ok) << res.mesa_replay.error;
+    const ModelProof& p = res.proof;
+    EXPECT_EQ(p.covered(), pin.covered);
+    EXPECT_EQ(p.mesa_exact(), pin.mesa_exact);
+    EXPECT_EQ(p.ours_exact(), pin.covered);
+    EXPECT_EQ(p.ours_off(), 0);
+    EXPECT_GT(p.mesa_off(), 0);
+    EXPECT_LE(p.mesa_off(), pin.mesa_off_max);
+    for (const LayerProof& l : p.layers) {
+      if (!l.covered) {
+        EXPECT_EQ(l.why_not, "fused ADD") << l.label;
+        continue;
+      }
+      // Both walks count channel classes over the union of their ranges;
+      // the classes differ only where Mesa truncates.
+      if (l.truncate == 0) {
+        EXPECT_EQ(l.mesa.accumulators, l.ours.accumulators) << l.label;
+      }
+      // Only the two coco_ssd ReLU layers are ever more than one step off.
+      if (std::string(pin.model).rfind("coco", 0) != 0) {
+        EXPECT_LE(l.mesa.max_steps, 1) << l.label;
+      }
+      EXPECT_TRUE(l.replayed) << l.label;
+      EXPECT_GT(l.replay_elements, 0u) << l.label;
+      EXPECT_EQ(l.replay_model_mismatch, 0u) << l.label;
+      if (l.mesa.exact()) {
+        EXPECT_EQ(l.replay_off, 0u) << l.label;
+      }
+    }
+  }
+}
+
+// Mesa's function walked through rocket::walk_channel (needed for
+// CLIP_TRUNCATE) against check_exactness where both apply, and against
+// brute force on one truncating channel of the embedding extractor.
+TEST(RocketMesaProof, OwnWalkAgreesWithCheckExactnessAndBruteForce) {
+  NONSTICK_REQUIRE_SHARED_DATA();
+  const ModelResult res = analyse_model(testing::shared_dir(), "mobilenet_v1_1.0_224_quant_embedding_extractor", true);
+  ASSERT_TRUE(res.diffed && res.ours.ran);
+  int compared = 0, brute = 0;
+  for (size_t j = 0; j < res.mesa.streams.jobs.size(); ++j) {
+    const JobRecord& job = res.mesa.streams.jobs[j];
+    const rocket::NpuConv* op = nullptr;
+    for (size_t k = 0; k < res.ours.streams.jobs.size(); ++k) {
+      if (res.ours.streams.jobs[k].nodes[0] == job.nodes[0]) op = res.ours.ops[k].conv.get();
+    }
+    ASSERT_NE(op, nullptr);
+    MesaDpu m;
+    std::string why;
+    ASSERT_TRUE(read_mesa_dpu(res.mesa, job, *op, &m, &why)) << why;
+    const rocket::Exactness walked = walk_mesa_exactness(*op, m);
+    if (m.truncate == 0) {
+      const rocket::Exactness proved = rocket::check_exactness(*op, m.encoding);
+      EXPECT_EQ(walked.accumulators, proved.accumulators) << job_label(job);
+      EXPECT_EQ(walked.off, proved.off) << job_label(job);
+      EXPECT_EQ(walked.max_steps, proved.max_steps) << job_label(job);
+      ++compared;
+      continue;
+    }
+    if (brute || !op->depthwise) continue;
+    // One channel of a truncating depthwise layer, every accumulator its
+    // weights allow.
+    const int c = walked.channel;
+    rocket::NpuConv one = *op;
+    one.in_c = one.out_c = 1;
+    one.bias = {op->bias[static_cast<size_t>(c)]};
+    one.weights.clear();
+    for (int k = 0; k < op->kernel_h * op->kernel_w; ++k) one.weights.push_back(op->weights[static_cast<size_t>(k * op->in_c + c)]);
+    if (!op->rounding.empty()) one.rounding = {op->rounding_of(c)};
+    MesaDpu m1 = m;
+    m1.folded.assign(m.folded.size(), 0);
+    m1.encoding.bs_add.assign(m.folded.size(), 0);
+    m1.folded[0] = m.folded[static_cast<size_t>(c)];
+    m1.encoding.bs_add[0] = m.encoding.bs_add[static_cast<size_t>(c)];
+    int64_t lo = one.bias[0], hi = lo;
+    for (int8_t w : one.weights) {
+      const int64_t d = int64_t{w} - one.weight_zp, a = d * (-128 - one.in_zp), b = d * (127 - one.in_zp);
+      lo += std::min(a, b);
+      hi += std::max(a, b);
+    }
+    int64_t off = 0;
+    for (int64_t t = lo; t <= hi; ++t) off += mesa_npu(m1, 0, t) != tflite_output(one, 0, t);
+    const rocket::Exactness x = walk_mesa_exactness(one, m1);
+    EXPECT_EQ(x.accumulators, hi - lo + 1) << job_label(job);
+    EXPECT_EQ(x.off, off) << job_label(job) << " channel " << c;
+    EXPECT_GT(off, 0) << job_label(job);
+    ++brute;
+  }
+  EXPECT_GT(compared, 10);
+  EXPECT_EQ(brute, 1);
 }
 
 }  // namespace

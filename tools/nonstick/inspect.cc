@@ -26,11 +26,12 @@ int run_inspect(int argc, char** argv) {
                 json_string(r.device_description).c_str(), r.partitions);
     for (size_t i = 0; i < r.nodes.size(); ++i) {
       const NodePlacement& p = r.nodes[i];
-      std::printf("%s\n  {\"index\": %d, \"op\": %s, \"placement\": %s, \"partition\": %d, \"signature\": %s, \"reason\": %s, \"note\": %s}",
+      std::printf("%s\n  {\"index\": %d, \"op\": %s, \"placement\": %s, \"partition\": %d, \"signature\": %s, \"reason\": %s, \"note\": %s, \"proven_exact\": %s}",
                   i ? "," : "", p.node_index, json_string(p.op).c_str(),
                   json_string(p.delegated ? r.device : "cpu").c_str(), p.partition,
                   json_string(p.signature).c_str(), json_string(p.reason).c_str(),
-                  json_string(p.delegated ? p.note : std::string()).c_str());
+                  json_string(p.delegated ? p.note : std::string()).c_str(),
+                  p.delegated && p.proven_exact ? "true" : "false");
     }
     const ProgramStats& st = r.stats;
     std::printf("\n], \"program\": {\"submits\": %d, \"jobs\": %d, \"tasks\": %d, \"command_words\": %llu, "

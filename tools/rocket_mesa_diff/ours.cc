@@ -152,6 +152,7 @@ OurOp describe_op(const rocket::NpuConv& c) {
   o.act_max = c.act_max;
   o.out_multiplier = c.out_multiplier;
   o.addend_multiplier = c.addend_multiplier;
+  o.conv = std::make_shared<const rocket::NpuConv>(c);
   return o;
 }
 

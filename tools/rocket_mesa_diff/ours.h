@@ -9,10 +9,15 @@
 
 #include <cstdint>
 #include <map>
+#include <memory>
 #include <string>
 #include <vector>
 
 #include "tools/rocket_mesa_diff/streams.h"
+
+namespace nonstick::rocket {
+struct NpuConv;
+}
 
 namespace nonstick::mesa_diff {
 
@@ -26,6 +31,8 @@ struct OurOp {
   int pad_left = 0, pad_top = 0, pad_right = 0, pad_bottom = 0;
   int32_t in_zp = 0, out_zp = 0, act_min = -128, act_max = 127;
   double out_multiplier = 0, addend_multiplier = 0;
+  // The lowered op itself, for the exactness proof (proof.h).
+  std::shared_ptr<const rocket::NpuConv> conv;
 };
 
 struct OurModel {

@@ -32,14 +32,16 @@ class CapturedMemory final : public virt::DeviceMemory {
 
 }  // namespace
 
-ReplayCounts replay_mesa(const MesaModel& model) {
+ReplayCounts replay_mesa(const MesaModel& model, ReplayObserver* observer) {
   ReplayCounts c;
   auto core = virt::create_npu_core();
   for (int s = 0; s < model.streams.submits; ++s) {
     CapturedMemory memory;
     for (const CapturedBlob& b : captured_blobs(model, s)) memory.add(b.dma, b.size, read_text_file(b.path));
-    for (const JobRecord& job : model.streams.jobs) {
+    for (size_t j = 0; j < model.streams.jobs.size(); ++j) {
+      const JobRecord& job = model.streams.jobs[j];
       if (job.submit != s) continue;
+      if (observer) observer->before(j, memory);
       for (const TaskStream& t : job.tasks) {
         virt::TaskCounters counters;
         Status st = core->run_task(memory, t.regcmd_dma, static_cast<uint32_t>(t.words.size()), &counters);
@@ -51,6 +53,7 @@ ReplayCounts replay_mesa(const MesaModel& model) {
         c.bytes_written += counters.bytes_written;
         c.macs += counters.macs;
       }
+      if (observer) observer->after(j, memory);
     }
   }
   c.ok = true;

@@ -8,6 +8,7 @@
 #include <string>
 
 #include "tools/rocket_mesa_diff/capture.h"
+#include "virtual/rk3588/npu_core.h"
 
 namespace nonstick::mesa_diff {
 
@@ -17,6 +18,15 @@ struct ReplayCounts {
   uint64_t bytes_read = 0, bytes_written = 0, macs = 0;
 };
 
-ReplayCounts replay_mesa(const MesaModel& model);
+// Sees the replay's memory around each job's tasks (job: index into
+// model.streams.jobs).
+class ReplayObserver {
+ public:
+  virtual ~ReplayObserver() = default;
+  virtual void before(size_t job, virt::DeviceMemory& memory) = 0;
+  virtual void after(size_t job, virt::DeviceMemory& memory) = 0;
+};
+
+ReplayCounts replay_mesa(const MesaModel& model, ReplayObserver* observer = nullptr);
 
 }  // namespace nonstick::mesa_diff

@@ -47,6 +47,13 @@ std::string pct(uint64_t part, uint64_t whole) {
   return buf;
 }
 
+// Parts per million, for off-counts far below 1 %.
+std::string ppm(int64_t part, int64_t whole) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.0f ppm", whole ? 1e6 * static_cast<double>(part) / static_cast<double>(whole) : 0.0);
+  return buf;
+}
+
 std::string pair(const std::string& mesa, const std::string& ours) { return mesa + " / " + ours; }
 
 std::string cpu_summary(const OurModel& o) {
@@ -58,6 +65,82 @@ std::string cpu_summary(const OurModel& o) {
   std::string s;
   for (const auto& [op, n] : counts) s += (s.empty() ? "" : ", ") + op + (n > 1 ? " x" + std::to_string(n) : "");
   return s;
+}
+
+std::string render_proof_section(const std::vector<ModelResult>& results) {
+  std::ostringstream o;
+  o << "\n## Exactness proof: Mesa's programming vs nonstick's\n\n"
+    << "The compile-time proof of `src/backends/rocket/exactness.h` (docs/virtual-rk3588.md §11) applied to "
+       "both sides of every paired per-tensor CONV/DWCONV/FC job without a fused ADD. For Mesa, the proof's "
+       "OUT_CVT-only encoding is read from its captured registers and bias BO (`tools/rocket_mesa_diff/proof.h`): "
+       "OUT_CVT_SCALE/SHIFT/OFFSET, the BRDMA bias words as the BS add, no multiplier and no clamp (checked: BS "
+       "is a plain bias add, BN and EW bypassed, every ReLU stage bypassed, BS_OW_OP = -weight zero point, the "
+       "weight BO equal to nonstick's packing, so the CORE accumulator is TFLite's T minus nonstick's folded "
+       "bias). Mesa's bias word is (TFLite bias - in_zp * sum(w - w_zp)) / 2^CLIP_TRUNCATE, i.e. nonstick's "
+       "folded bias halved when it truncates; the \"bias\" column gives how many channels' bias * 2^CLIP_TRUNCATE "
+       "differ from the folded bias and by how much at most (the halving's lost bit). The DPU then sees "
+       "round_half_up((T - folded) / 2^CLIP_TRUNCATE) + bias, which `DpuEncoding` cannot express; the tool "
+       "walks that function with the proof's own `walk_channel` (for CLIP_TRUNCATE 0 it calls `check_exactness` itself). Every accumulator value T the layer's weights allow for any int8 input is checked against "
+       "TFLite 2.9 x86's requantization (the op's rounding rule, zero point and fused clamp), against the DPU "
+       "arithmetic of the virtual RK3588 (a model; unverified on hardware where the docs say so). No inputs, no "
+       "sampling: the counts are of accumulator values, summed over output channels, not of output elements "
+       "(channels that share both functions of T are walked once over the union of their ranges, so N can differ "
+       "slightly between the sides where Mesa truncates). "
+       "nonstick's column is its default (precise) encoding of the same op. The replay column cross-checks the "
+       "construction: Mesa's captured tasks run on the virtual RK3588 with the capture's input, and every output "
+       "element of a covered layer is compared with the tool's Mesa function of its accumulator "
+       "(simulated).\n\n"
+    << "| model | Mesa jobs | covered (not covered: why) | proven exact: Mesa / nonstick | accumulator values off: "
+       "Mesa / nonstick | worst Mesa layer | bias: channels != folded (max delta) | replay cross-check "
+       "(simulated) |\n|---|---|---|---|---|---|---|---|\n";
+  for (const ModelResult& r : results) {
+    if (!r.diffed) continue;
+    const ModelProof& p = r.proof;
+    std::map<std::string, int> why;
+    for (const LayerProof& l : p.layers) {
+      if (!l.covered) why[l.why_not]++;
+    }
+    std::string uncovered;
+    for (const auto& [w, n] : why) uncovered += (uncovered.empty() ? "" : ", ") + std::to_string(n) + " " + w;
+    const LayerProof* worst = p.worst_mesa();
+    uint64_t elements = 0, mismatch = 0, off = 0;
+    int replayed = 0, bias_channels = 0;
+    int64_t bias_delta = 0;
+    for (const LayerProof& l : p.layers) {
+      replayed += l.replayed;
+      elements += l.replay_elements;
+      mismatch += l.replay_model_mismatch;
+      off += l.replay_off;
+      bias_channels += l.bias_channels_differing;
+      bias_delta = std::max(bias_delta, l.bias_max_delta);
+    }
+    o << "| " << r.name << " | " << p.layers.size() << " | " << p.covered() << (uncovered.empty() ? "" : " (" + uncovered + ")")
+      << " | " << p.mesa_exact() << " / " << p.ours_exact() << " of " << p.covered() << " | " << num(static_cast<uint64_t>(p.mesa_off()))
+      << " of " << num(static_cast<uint64_t>(p.accumulators())) << " (" << ppm(p.mesa_off(), p.accumulators())
+      << ") / " << num(static_cast<uint64_t>(p.ours_off())) << " of " << num(static_cast<uint64_t>(p.ours_accumulators()))
+      << " | ";
+    if (worst) {
+      o << worst->label << (worst->truncate ? " (CLIP_TRUNCATE 1)" : "") << ": " << worst->mesa.summary();
+    } else {
+      o << "&mdash;";
+    }
+    o << " | " << bias_channels << " (" << bias_delta << ") | " << replayed << " layers, " << num(elements) << " elements: " << num(mismatch)
+      << " differ from the proof's Mesa function; " << num(off) << " off TFLite |\n";
+  }
+  o << "\nMesa's layers not proven exact, per model (accumulator values off of those its weights allow; "
+       "`T` = CLIP_TRUNCATE 1):\n\n";
+  for (const ModelResult& r : results) {
+    if (!r.diffed) continue;
+    std::string list;
+    for (const LayerProof& l : r.proof.layers) {
+      if (!l.covered || l.mesa.exact()) continue;
+      list += (list.empty() ? "" : ", ") + l.label + (l.truncate ? " T" : "") + " " +
+              num(static_cast<uint64_t>(l.mesa.off)) + "/" + num(static_cast<uint64_t>(l.mesa.accumulators));
+      if (l.mesa.max_steps > 1) list += " (up to " + std::to_string(l.mesa.max_steps) + " steps)";
+    }
+    o << "- " << r.name << ": " << (list.empty() ? "none" : list) << "\n";
+  }
+  return o.str();
 }
 
 }  // namespace
@@ -87,7 +170,7 @@ ModelResult analyse_model(const std::string& data_dir, const std::string& name, 
   if (r.has_mesa && !r.mesa.streams.jobs.empty()) {
     r.diffed = true;
     r.diff = diff_model(r.mesa, r.ours);
-    r.mesa_replay = replay_mesa(r.mesa);
+    r.proof = prove_model(r.mesa, r.ours, &r.mesa_replay);
   }
   return r;
 }
@@ -127,6 +210,7 @@ std::string render_register_diff(const std::vector<ModelResult>& results) {
     o << "| `" << reason.id << "` | " << it->second << " | " << reason.text << " |\n";
   }
   if (totals.count(kUnexplained)) o << "| `" << kUnexplained << "` | " << totals[kUnexplained] << " | no known reason |\n";
+  o << render_proof_section(results);
   for (const ModelResult& r : results) {
     if (!r.diffed) continue;
     const ModelDiff& d = r.diff;

@@ -9,6 +9,7 @@
 #include "tools/rocket_mesa_diff/capture.h"
 #include "tools/rocket_mesa_diff/diff.h"
 #include "tools/rocket_mesa_diff/ours.h"
+#include "tools/rocket_mesa_diff/proof.h"
 #include "tools/rocket_mesa_diff/replay.h"
 
 namespace nonstick::mesa_diff {
@@ -32,6 +33,8 @@ struct ModelResult {
   bool diffed = false;
   ModelDiff diff;
   ReplayCounts mesa_replay;
+  // The exactness proof per Mesa job, Mesa's programming vs ours.
+  ModelProof proof;
 };
 
 // The .tflite under <data>/models for a capture folder name.

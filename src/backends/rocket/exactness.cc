@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <functional>
 #include <limits>
 #include <map>
 #include <tuple>
@@ -44,43 +45,53 @@ struct Channel {
   int first_channel = 0;
 };
 
+// The DPU output of channel `ch` for accumulator t, as this compiler
+// programs it (coefs.h: DpuEncoding).
+int32_t dpu_output(const DpuEncoding& e, const Channel& ch, int64_t t) {
+  int64_t v = t + ch.a_shift;
+  if (e.bs_multiplier) v = sat32(shift_half_even(v * ch.c, e.bs_shift));
+  if (e.bn_add) v = sat32(v + e.bn_operand);
+  if (e.relu) v = std::max<int64_t>(v, 0);
+  if (e.relux) v = std::min<int64_t>(v, e.relux_cap);
+  const int64_t q = shift_half_up(v * e.out.scale, e.out.shift) + e.out_offset;
+  return static_cast<int32_t>(std::clamp<int64_t>(q, -128, 127));
+}
+
+// Compares one channel's CPU function with a non-decreasing device
+// function `npu` of T over [lo, hi].
+template <typename Device>
 class Walk {
  public:
-  Walk(const NpuConv& op, const DpuEncoding& e, const Channel& ch) : op_(op), e_(e), ch_(ch) {
-    m_ = std::ldexp(static_cast<double>(ch.q.multiplier), ch.q.shift - 31);
+  Walk(const NpuConv& op, int channel, int64_t lo, int64_t hi, const Device& npu)
+      : op_(op), channel_(channel), lo_(lo), hi_(hi), npu_(npu) {
+    q_ = reference::quantize_multiplier(op.per_channel() ? op.channel_multipliers[static_cast<size_t>(channel)]
+                                                         : op.out_multiplier);
+    rule_ = op.rounding_of(channel);
+    m_ = std::ldexp(static_cast<double>(q_.multiplier), q_.shift - 31);
   }
 
   int32_t cpu(int64_t t) const {
-    const int32_t r = reference::requantize_accumulator(static_cast<int32_t>(t), ch_.q, ch_.rule);
+    const int32_t r = reference::requantize_accumulator(static_cast<int32_t>(t), q_, rule_);
     return static_cast<int32_t>(std::clamp<int64_t>(int64_t{r} + op_.out_zp, op_.act_min, op_.act_max));
   }
-
-  int32_t npu(int64_t t) const {
-    int64_t v = t + ch_.a_shift;
-    if (e_.bs_multiplier) v = sat32(shift_half_even(v * ch_.c, e_.bs_shift));
-    if (e_.bn_add) v = sat32(v + e_.bn_operand);
-    if (e_.relu) v = std::max<int64_t>(v, 0);
-    if (e_.relux) v = std::min<int64_t>(v, e_.relux_cap);
-    const int64_t q = shift_half_up(v * e_.out.scale, e_.out.shift) + e_.out_offset;
-    return static_cast<int32_t>(std::clamp<int64_t>(q, -128, 127));
-  }
+  int32_t npu(int64_t t) const { return npu_(t); }
 
   void run(Exactness* x) {
-    int64_t t = ch_.lo;
-    while (t <= ch_.hi) {
+    int64_t t = lo_;
+    while (t <= hi_) {
       const int32_t y = cpu(t);
       const int64_t next = first_cpu_above(t, y);
       compare_level(t, next - 1, y, x);
       t = next;
     }
-    x->accumulators += ch_.hi - ch_.lo + 1;
+    x->accumulators += hi_ - lo_ + 1;
   }
 
  private:
   // The first accumulator in (t, hi] whose CPU output exceeds y (= cpu(t)),
   // or hi + 1: bracketed around the real crossing point, then bisected.
   int64_t first_cpu_above(int64_t t, int32_t y) const {
-    const int64_t end = ch_.hi + 1;
+    const int64_t end = hi_ + 1;
     if (y >= op_.act_max) return end;
     const double crossing = (y + 0.5 - op_.out_zp) / m_;
     int64_t guess = std::isfinite(crossing) && std::abs(crossing) < 4e18 ? std::llround(crossing) : end;
@@ -135,7 +146,7 @@ class Walk {
     if (off == 0) return;
     if (x->off == 0 || x->channel < 0) {
       const int64_t at = low_end > s ? s : high_start;
-      x->channel = ch_.first_channel;
+      x->channel = channel_;
       x->accumulator = at;
       x->npu = npu(at);
       x->cpu = y;
@@ -145,14 +156,16 @@ class Walk {
   }
 
   const NpuConv& op_;
-  const DpuEncoding& e_;
-  const Channel& ch_;
+  int channel_;
+  int64_t lo_, hi_;
+  const Device& npu_;
+  reference::QuantizedMultiplier q_;
+  reference::TieRounding rule_ = reference::TieRounding::kUp;
   double m_ = 0;
 };
 
-// The accumulator range channel c can reach: TFLite's
-// sum((x - x_zp) * (w - w_zp)) + bias over every int8 input (padding adds 0,
-// inside the range).
+}  // namespace
+
 void accumulator_range(const NpuConv& op, int c, int64_t* lo, int64_t* hi) {
   const int64_t x_lo = -128 - int64_t{op.in_zp}, x_hi = 127 - int64_t{op.in_zp};
   const size_t window = static_cast<size_t>(op.kernel_h) * op.kernel_w * (op.depthwise ? 1 : op.in_c);
@@ -167,7 +180,12 @@ void accumulator_range(const NpuConv& op, int c, int64_t* lo, int64_t* hi) {
   *hi = std::min(b, kInt32Max);
 }
 
-}  // namespace
+void walk_channel(const NpuConv& op, int channel, int64_t lo, int64_t hi,
+                  const std::function<int32_t(int64_t)>& device, Exactness* x) {
+  const int64_t before = x->off;
+  Walk<std::function<int32_t(int64_t)>>(op, channel, lo, hi, device).run(x);
+  if (x->off > before) ++x->channels_off;
+}
 
 Exactness check_exactness(const NpuConv& op, const DpuEncoding& e) {
   Exactness x;
@@ -202,7 +220,8 @@ Exactness check_exactness(const NpuConv& op, const DpuEncoding& e) {
   }
   for (const auto& [key, ch] : distinct) {
     const int64_t before = x.off;
-    Walk(op, e, ch).run(&x);
+    const auto device = [&e, &ch = ch](int64_t t) { return dpu_output(e, ch, t); };
+    Walk<decltype(device)>(op, ch.first_channel, ch.lo, ch.hi, device).run(&x);
     if (x.off > before) ++x.channels_off;
   }
   return x;

@@ -12,6 +12,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <string>
 
 namespace nonstick::rocket {
@@ -49,5 +50,15 @@ struct Exactness {
 // encoding targets: TFLite's requantization with op.rounding_of(c) per
 // channel, the zero point and the fused activation clamp.
 Exactness check_exactness(const NpuConv& op, const DpuEncoding& e);
+
+// The pieces check_exactness is made of, for programs this compiler did not
+// emit (tools/rocket_mesa_diff proves Mesa's captured streams with them):
+// the accumulators channel c can reach (TFLite's sum over every int8
+// input, bias included; clamped to int32), and one channel's walk of any
+// non-decreasing `device` output of T against the CPU's, over [lo, hi],
+// added to *x (x->checked is the caller's to set).
+void accumulator_range(const NpuConv& op, int c, int64_t* lo, int64_t* hi);
+void walk_channel(const NpuConv& op, int channel, int64_t lo, int64_t hi,
+                  const std::function<int32_t(int64_t)>& device, Exactness* x);
 
 }  // namespace nonstick::rocket

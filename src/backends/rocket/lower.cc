@@ -105,6 +105,7 @@ Support finish(const NpuConv& c, const EncodingOptions& options) {
   TaskPlan plan;
   if (!(s = plan_tasks(c, &plan)).supported) return s;
   s.note = e.exactness.summary();
+  s.proven_exact = e.exactness.exact();
   return s;
 }
 
