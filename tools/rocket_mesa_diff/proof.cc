@@ -271,26 +271,24 @@ int ModelProof::ours_exact() const {
   return static_cast<int>(
       std::count_if(layers.begin(), layers.end(), [](const LayerProof& l) { return l.covered && l.ours.exact(); }));
 }
-int64_t ModelProof::accumulators() const {
+namespace {
+// Sum of one Exactness field over the covered layers, on Mesa's side or ours.
+int64_t covered_sum(const std::vector<LayerProof>& layers, rocket::Exactness LayerProof::*side,
+                    int64_t rocket::Exactness::*field) {
   int64_t n = 0;
-  for (const LayerProof& l : layers) n += l.covered ? l.mesa.accumulators : 0;
+  for (const LayerProof& l : layers) n += l.covered ? l.*side.*field : 0;
   return n;
+}
+}  // namespace
+
+int64_t ModelProof::accumulators() const {
+  return covered_sum(layers, &LayerProof::mesa, &rocket::Exactness::accumulators);
 }
 int64_t ModelProof::ours_accumulators() const {
-  int64_t n = 0;
-  for (const LayerProof& l : layers) n += l.covered ? l.ours.accumulators : 0;
-  return n;
+  return covered_sum(layers, &LayerProof::ours, &rocket::Exactness::accumulators);
 }
-int64_t ModelProof::mesa_off() const {
-  int64_t n = 0;
-  for (const LayerProof& l : layers) n += l.covered ? l.mesa.off : 0;
-  return n;
-}
-int64_t ModelProof::ours_off() const {
-  int64_t n = 0;
-  for (const LayerProof& l : layers) n += l.covered ? l.ours.off : 0;
-  return n;
-}
+int64_t ModelProof::mesa_off() const { return covered_sum(layers, &LayerProof::mesa, &rocket::Exactness::off); }
+int64_t ModelProof::ours_off() const { return covered_sum(layers, &LayerProof::ours, &rocket::Exactness::off); }
 const LayerProof* ModelProof::worst_mesa() const {
   const LayerProof* worst = nullptr;
   for (const LayerProof& l : layers) {

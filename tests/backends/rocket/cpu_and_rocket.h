@@ -3,6 +3,7 @@
 // compare the two.
 #pragma once
 
+#include <cstring>
 #include <memory>
 #include <string>
 #include <vector>
@@ -31,6 +32,23 @@ inline CpuAndRocket open_cpu_and_rocket(const std::vector<uint8_t>& model, std::
   if (!p.delegate) return p;
   p.npu = tflite::Interpreter::create(model, p.delegate->tflite_delegate(), 1, error);
   return p;
+}
+
+// Input `input` of a model as the goldens' ramp: byte k is
+// (7k + 13 * input + 3) mod 256; float inputs (7k + 3) mod 256 / 255.
+inline std::vector<uint8_t> ramp_input(const tflite::TensorInfo& info, int input) {
+  std::vector<uint8_t> in(info.bytes);
+  if (info.type == kTfLiteFloat32) {
+    for (size_t k = 0; k < in.size() / 4; ++k) {
+      const float f = static_cast<float>((7 * k + 3) % 256) / 255.0f;
+      std::memcpy(in.data() + 4 * k, &f, 4);
+    }
+  } else {
+    for (size_t k = 0; k < in.size(); ++k) {
+      in[k] = static_cast<uint8_t>((7 * k + 13 * static_cast<size_t>(input) + 3) % 256);
+    }
+  }
+  return in;
 }
 
 }  // namespace nonstick::testing

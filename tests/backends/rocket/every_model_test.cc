@@ -64,16 +64,7 @@ TEST_P(RocketEveryModel, WithinItsBoundOfTfliteCpu) {
   EXPECT_EQ(delegate->report().device_description, "virtual RK3588 (simulated)");
 
   for (int i = 0; i < cpu->input_count(); ++i) {
-    const tflite::TensorInfo info = cpu->input_info(i);
-    std::vector<uint8_t> in(info.bytes);
-    if (info.type == kTfLiteFloat32) {
-      for (size_t k = 0; k < in.size() / 4; ++k) {
-        const float f = static_cast<float>((7 * k + 3) % 256) / 255.0f;
-        std::memcpy(in.data() + 4 * k, &f, 4);
-      }
-    } else {
-      for (size_t k = 0; k < in.size(); ++k) in[k] = static_cast<uint8_t>((7 * k + 13 * static_cast<size_t>(i) + 3) % 256);
-    }
+    const std::vector<uint8_t> in = testing::ramp_input(cpu->input_info(i), i);
     ASSERT_TRUE(cpu->set_input(i, in.data(), in.size()).ok());
     ASSERT_TRUE(npu->set_input(i, in.data(), in.size()).ok());
   }

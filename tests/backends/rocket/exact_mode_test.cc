@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "delegate/delegate.h"
+#include "cpu_and_rocket.h"
 #include "support/test_data.h"
 #include "tflite/interpreter.h"
 
@@ -62,22 +63,6 @@ std::unique_ptr<Delegate> rocket_delegate(bool exact, std::string* error) {
 }
 
 bool starts_with(const std::string& s, const char* prefix) { return s.rfind(prefix, 0) == 0; }
-
-// The goldens' ramp: (7k + 13i + 3) mod 256 per byte; float inputs (7k + 3) mod 256 / 255.
-std::vector<uint8_t> ramp_input(const tflite::TensorInfo& info, int input) {
-  std::vector<uint8_t> in(info.bytes);
-  if (info.type == kTfLiteFloat32) {
-    for (size_t k = 0; k < in.size() / 4; ++k) {
-      const float f = static_cast<float>((7 * k + 3) % 256) / 255.0f;
-      std::memcpy(in.data() + 4 * k, &f, 4);
-    }
-  } else {
-    for (size_t k = 0; k < in.size(); ++k) {
-      in[k] = static_cast<uint8_t>((7 * k + 13 * static_cast<size_t>(input) + 3) % 256);
-    }
-  }
-  return in;
-}
 
 class RocketExactMode : public ::testing::TestWithParam<ExactModel> {};
 
@@ -127,7 +112,7 @@ TEST_P(RocketExactMode, BitExactWithTfliteCpu) {
   EXPECT_EQ(after.delegated_nodes(), c.on_npu_default - c.kept_for_exactness) << format_placement_table(after);
 
   for (int i = 0; i < cpu->input_count(); ++i) {
-    const std::vector<uint8_t> in = ramp_input(cpu->input_info(i), i);
+    const std::vector<uint8_t> in = testing::ramp_input(cpu->input_info(i), i);
     ASSERT_TRUE(cpu->set_input(i, in.data(), in.size()).ok());
     ASSERT_TRUE(npu->set_input(i, in.data(), in.size()).ok());
   }
