@@ -703,6 +703,16 @@ Support encode_precise(const NpuConv& op, DpuEncoding* out) {
   if (Support s = precise_splits(op, kPreciseCandidates, &splits); !s.supported) return s;
   std::vector<int32_t> folded;
   if (Status s = folded_biases(op, &folded); !s.ok()) return Support::no(s.message());
+  // A CPU rule that rounds negative outputs half away from zero needs the
+  // offset mirrored below zero, which one BN constant cannot give: once a
+  // negative output is reachable, every negative level has an accumulator
+  // value one step off (docs/virtual-rk3588.md §10.1, §11), so no candidate
+  // can be proven exact and the search would only cost time.
+  bool mirrored = false;
+  for (int c = 0; c < op.out_c; ++c) mirrored |= op.rounding_of(c) == reference::TieRounding::kAwayFromZero;
+  if (mirrored && op.act_min < op.out_zp && requant_offset(op.out_multiplier, reference::TieRounding::kUp) > 0) {
+    splits.resize(1);
+  }
   DpuEncoding best;
   Support best_support = Support::no("no precise encoding");
   for (const PreciseSplit& split : splits) {
