@@ -77,6 +77,11 @@ class Backend {
   // Compiles a partition whose every op was accepted by supports(). Device
   // buffers are allocated and constants uploaded here, once.
   virtual Status compile(const ir::Graph& graph, std::unique_ptr<Program>* program) = 0;
+  // The CPU runtime whose rounding the backend reproduces, once the delegate
+  // knows which TFLite build hosts it (at Prepare; BackendConfig::numerics
+  // until then). Returns false when the backend must be created anew
+  // instead; later supports() and compile() calls use the new rounding.
+  virtual bool set_numerics(reference::Numerics) { return false; }
 };
 
 // Backends known to this build, in "auto" preference order (hardware first).

@@ -114,8 +114,9 @@ struct Delegate::State {
   DelegateReport report;
   std::vector<std::unique_ptr<Partition>> pending;
   std::shared_ptr<std::set<Partition*>> live = std::make_shared<std::set<Partition*>>();
-  // Set when the delegate made its own reference backend: its numerics then
-  // follow the cpu_profile option, settled again at each Prepare.
+  // Set when the delegate made its own reference backend, which is remade
+  // when the numerics settled at Prepare differ (other backends adopt them
+  // through Backend::set_numerics).
   bool settles_numerics = false;
   reference::Numerics numerics = reference::Numerics::kTflite29;
 
@@ -179,11 +180,14 @@ struct Delegate::State {
   }
 
   // For cpu_profile=auto the TFLite build calling Prepare is the host whose
-  // rounding counts: the reference backend is remade if it assumed another.
+  // rounding counts: a backend that assumed another adopts it (the rocket
+  // encoder targets it), or, if it cannot, the reference backend is remade.
   void settle_numerics(TfLiteContext* ctx) {
     const CpuProfileChoice choice =
         choose_cpu_profile(options.cpu_profile, reinterpret_cast<const void*>(ctx->GetExecutionPlan));
-    if (choice.numerics != numerics) {
+    if (choice.numerics != numerics && backend->set_numerics(choice.numerics)) {
+      numerics = choice.numerics;
+    } else if (choice.numerics != numerics && settles_numerics) {
       std::string error;
       if (auto remade = create_backend("reference", &error, backend_config(options, choice.numerics))) {
         backend = std::move(remade);
@@ -281,7 +285,7 @@ TfLiteStatus Delegate::State::prepare(TfLiteContext* ctx) {
   report.stats = {};
   pending.clear();
 
-  if (settles_numerics) settle_numerics(ctx);
+  settle_numerics(ctx);
   TfLiteIntArray* exec = nullptr;
   if (ctx->GetExecutionPlan(ctx, &exec) != kTfLiteOk) return kTfLiteError;
   const std::vector<int> plan = to_vector(exec);

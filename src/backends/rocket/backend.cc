@@ -49,6 +49,12 @@ class RocketBackend final : public Backend {
     return rocket::lower_op(graph, op, index, encoding_, &lowered);
   }
 
+  bool set_numerics(reference::Numerics numerics) override {
+    config_.numerics = numerics;
+    encoding_.numerics = numerics;
+    return true;
+  }
+
   Status compile(const ir::Graph& graph, std::unique_ptr<Program>* program) override {
     rocket::ProgramOptions options = rocket::program_options_from_env();
     options.fallback_numerics = config_.numerics;
