@@ -183,6 +183,7 @@ struct Delegate::State {
   // rounding counts: a backend that assumed another adopts it (the rocket
   // encoder targets it), or, if it cannot, the reference backend is remade.
   void settle_numerics(TfLiteContext* ctx) {
+    if (!backend) return;  // no device: everything stays on the CPU anyway
     const CpuProfileChoice choice =
         choose_cpu_profile(options.cpu_profile, reinterpret_cast<const void*>(ctx->GetExecutionPlan));
     if (choice.numerics != numerics && backend->set_numerics(choice.numerics)) {
