@@ -16,6 +16,7 @@
 
 #include "cpu_and_rocket.h"
 #include "delegate/delegate.h"
+#include "host_numerics.h"
 #include "support/test_data.h"
 #include "tflite/interpreter.h"
 
@@ -25,6 +26,7 @@ namespace {
 struct EveryModel {
   const char* file;
   double max_diff;  // pinned bound on |rocket - CPU| (quantized steps; float outputs in their own units)
+  double arm64_max_diff = -1;  // the bound against arm64 TFLite 2.9 where it differs (host_numerics.h)
 };
 
 // Measured on the virtual RK3588 (simulated), precise requantization.
@@ -45,7 +47,8 @@ const EveryModel kEveryModel[] = {
     // layer one step off, one or two per negative output level (§10.1a).
     {"mobilenet_v3_small_224_1.0_uint8", 20},
     {"split_concat", 0},                       // nothing the NPU takes: all on the CPU
-    {"tf2_mobilenet_v2_1.0_224_ptq", 4},       // int8 per-channel: one 16-bit multiplier per channel (docs/virtual-rk3588.md §9.3)
+    {"tf2_mobilenet_v2_1.0_224_ptq", 4,        // int8 per-channel: one 16-bit multiplier per channel (docs/virtual-rk3588.md §9.3)
+     22},  // arm64: ruy rounds CONV/FC once; C's 15 bits amplify differently over the ramp's flat softmax (measured 22, qemu)
     {"vww_mobilenet_v1_0.25_96_int8", 0},
     {"yolov8n_320_full_integer_quant", 0},
 };
@@ -100,7 +103,7 @@ TEST_P(RocketEveryModel, WithinItsBoundOfTfliteCpu) {
   }
   RecordProperty("max_diff", std::to_string(max_diff));
   RecordProperty("differing", static_cast<int>(differing));
-  EXPECT_LE(max_diff, c.max_diff) << differing << " of " << total << " outputs differ";
+  EXPECT_LE(max_diff, testing::host_bound(c.max_diff, c.arm64_max_diff)) << differing << " of " << total << " outputs differ";
 }
 
 INSTANTIATE_TEST_SUITE_P(Models, RocketEveryModel, ::testing::ValuesIn(kEveryModel),

@@ -15,6 +15,7 @@
 
 #include "delegate/delegate.h"
 #include "golden.h"
+#include "host_numerics.h"
 #include "layer_agreement.h"
 #include "no_fallback.h"
 #include "requant_mode.h"
@@ -32,6 +33,11 @@ struct ModelCase {
   int max_differing;    // bound on the number of differing output bytes
   const char* refusal;  // a reason expected among the refused nodes ("" = none)
   bool top1_decisive = true;  // the CPU's lead exceeds twice max_diff, so top-1 is compared
+  // The bounds against arm64 TFLite 2.9 where they differ (host_numerics.h;
+  // negative: as above), measured under qemu.
+  struct {
+    int max_diff = -1, max_differing = -1;
+  } arm64 = {};
 };
 
 // Bounds are the values measured on the virtual NPU, kept as regression
@@ -44,16 +50,20 @@ struct ModelCase {
 // (per_channel_models_test).
 const ModelCase kModels[] = {
     {"mobilenet_v1_0.25_128_quant", "precise", 28, 0, 0, "no NPU lowering for this op"},
-    {"mobilenet_v1_0.25_128_quant", "outcvt", 28, 1, 5, "no NPU lowering for this op"},
+    {"mobilenet_v1_0.25_128_quant", "outcvt", 28, 1, 5, "no NPU lowering for this op", true,
+     {7, 9}},  // arm64: ruy rounds CONV once (no offset), OUT_CVT's 15-bit scale misses other near-ties: measured 7, 9
     {"mobilenet_v1_0.75_192_quant", "precise", 28, 0, 0, "no NPU lowering for this op"},  // row-split layers
     {"mobilenet_v1_0.75_192_quant", "outcvt", 28, 8, 6, "no NPU lowering for this op"},
     {"mobilenet_v2_1.0_224_quant", "precise", 63, 0, 0, "no NPU lowering for this op"},
-    {"mobilenet_v2_1.0_224_quant", "outcvt", 63, 3, 6, "no NPU lowering for this op"},
+    {"mobilenet_v2_1.0_224_quant", "outcvt", 63, 3, 6, "no NPU lowering for this op", true,
+     {6, 7}},  // arm64: as mobilenet_v1 outcvt above: measured 6, 7
     {"mobilenet_v1_224_head_layers_quant", "precise", 1, 0, 0, "no NPU lowering for this op"},
     {"mobilenet_v1_224_head_layers_quant", "outcvt", 1, 0, 0, "no NPU lowering for this op"},
     // int8 per-channel: encoding from third-party notes, modelled (docs/virtual-rk3588.md §9).
-    {"tf2_mobilenet_v2_1.0_224_ptq", "precise", 63, 4, 8, "no NPU lowering for this op", false},
-    {"tf2_mobilenet_v2_1.0_224_ptq", "outcvt", 63, 17, 7, "no NPU lowering for this op", false},
+    {"tf2_mobilenet_v2_1.0_224_ptq", "precise", 63, 4, 8, "no NPU lowering for this op", false,
+     {22, 9}},  // arm64: ruy rounds CONV once; C's 15 bits amplify differently through the ramp's flat softmax: measured 22, 9
+    {"tf2_mobilenet_v2_1.0_224_ptq", "outcvt", 63, 17, 7, "no NPU lowering for this op", false,
+     {24, 12}},  // arm64: as precise, plus OUT_CVT's 15-bit scale: measured 24, 12
 };
 
 class RocketModel : public ::testing::TestWithParam<ModelCase> {};
@@ -61,6 +71,8 @@ class RocketModel : public ::testing::TestWithParam<ModelCase> {};
 TEST_P(RocketModel, MatchesTfliteCpu) {
   NONSTICK_REQUIRE_SHARED_DATA();
   const ModelCase& c = GetParam();
+  const int bound_diff = testing::host_bound(c.max_diff, c.arm64.max_diff);
+  const int bound_differing = testing::host_bound(c.max_differing, c.arm64.max_differing);
   testing::ScopedRequantMode mode(c.mode);
   std::string error;
   const std::vector<uint8_t> model = tflite::read_file(testing::golden::model_path(c.file), &error);
@@ -118,13 +130,13 @@ TEST_P(RocketModel, MatchesTfliteCpu) {
   for (size_t k = 0; k < want.size(); ++k) {
     if (k != best) runner_up = std::max(runner_up, value(want[k]));
   }
-  if (value(want[best]) - runner_up > 2 * c.max_diff) {
+  if (value(want[best]) - runner_up > 2 * bound_diff) {
     EXPECT_EQ(top1(got), best);
   } else {
     EXPECT_FALSE(c.top1_decisive) << "CPU lead " << value(want[best]) - runner_up << " no longer decisive";
   }
-  EXPECT_LE(max_diff, c.max_diff) << differing << " of " << want.size() << " output bytes differ";
-  EXPECT_LE(differing, static_cast<size_t>(c.max_differing)) << "max difference " << max_diff;
+  EXPECT_LE(max_diff, bound_diff) << differing << " of " << want.size() << " output bytes differ";
+  EXPECT_LE(differing, static_cast<size_t>(bound_differing)) << "max difference " << max_diff;
   const ProgramStats& st = report.stats;
   EXPECT_GT(st.tasks, 0);
   EXPECT_GT(st.macs, 0u);

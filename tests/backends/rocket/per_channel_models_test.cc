@@ -19,6 +19,7 @@
 
 #include "delegate/delegate.h"
 #include "golden.h"
+#include "host_numerics.h"
 #include "layer_agreement.h"
 #include "no_fallback.h"
 #include "requant_mode.h"
@@ -109,6 +110,11 @@ struct ModelCase {
   int max_diff;         // pinned bound on |rocket - CPU| over all inputs' output bytes
   int max_differing;    // pinned bound on differing output bytes, all inputs
   int decisive_inputs;  // inputs whose CPU top-1 lead makes top-1 comparable
+  // The bounds against arm64 TFLite 2.9 where they differ (host_numerics.h;
+  // negative: as above), measured under qemu.
+  struct {
+    int max_diff = -1, max_differing = -1, decisive_inputs = -1;
+  } arm64 = {};
 };
 
 // Measured on the virtual NPU (see docs/virtual-rk3588.md §9, §10), pinned
@@ -120,8 +126,11 @@ const ModelCase kModels[] = {
     // precise: max |diff| ramp 4 (8 of 1001 differ), grace_hopper 1, cat 13,
     // bird 0 (its ten ADDs exact since §10.6; before: 7, 5, 10, 4); OUT_CVT
     // only: 17, 5, 19, 1. CPU top-1 leads 30, 211, 124, 228.
-    {"tf2_mobilenet_v2_1.0_224_ptq", "precise", 63, 13, 16, 4},
-    {"tf2_mobilenet_v2_1.0_224_ptq", "outcvt", 63, 19, 18, 3},
+    // arm64 (ruy rounds CONV once; C's 15 bits amplify differently): ramp
+    // 22 (its CPU lead of 15 then too close to compare), grace_hopper 3,
+    // cat 8, bird 3; OUT_CVT only: 24, 3, 17, 4.
+    {"tf2_mobilenet_v2_1.0_224_ptq", "precise", 63, 13, 16, 4, {22, 19, 3}},
+    {"tf2_mobilenet_v2_1.0_224_ptq", "outcvt", 63, 19, 18, 3, {24, 25, 3}},
     // 2 outputs; precise: ramp 0, grace_hopper 5, cat 0, bird 0; OUT_CVT
     // only: 0, 2, 0, 0. CPU leads 244, 108, 238 and 6 (bird: a near tie,
     // 0.512 vs 0.488).
@@ -134,6 +143,8 @@ class RocketPerChannelModel : public ::testing::TestWithParam<ModelCase> {};
 TEST_P(RocketPerChannelModel, MatchesTfliteCpuWithEveryConvolutionOnTheNpu) {
   NONSTICK_REQUIRE_SHARED_DATA();
   const ModelCase& c = GetParam();
+  const int bound_diff = host_bound(c.max_diff, c.arm64.max_diff);
+  const int bound_differing = host_bound(c.max_differing, c.arm64.max_differing);
   ScopedRequantMode mode(c.mode);
   std::string error;
   const std::vector<uint8_t> model = tflite::read_file(golden::model_path(c.file), &error);
@@ -200,7 +211,7 @@ TEST_P(RocketPerChannelModel, MatchesTfliteCpuWithEveryConvolutionOnTheNpu) {
       if (k != best) runner_up = std::max(runner_up, value(want[k]));
     }
     const int margin = value(want[best]) - runner_up;
-    const bool decisive = margin > 2 * c.max_diff;
+    const bool decisive = margin > 2 * bound_diff;
     decisive_inputs += decisive;
     if (decisive) {
       EXPECT_EQ(top1(got), best) << "input " << i;
@@ -209,11 +220,11 @@ TEST_P(RocketPerChannelModel, MatchesTfliteCpuWithEveryConvolutionOnTheNpu) {
                 c.file, c.mode, i, top1(got), best, margin, decisive ? "" : ", too close to compare", input_differing,
                 want.size(), input_max);
   }
-  EXPECT_GE(decisive_inputs, c.decisive_inputs);
+  EXPECT_GE(decisive_inputs, host_bound(c.decisive_inputs, c.arm64.decisive_inputs));
   RecordProperty("max_diff", max_diff);
   RecordProperty("differing", static_cast<int>(differing));
-  EXPECT_LE(max_diff, c.max_diff);
-  EXPECT_LE(differing, static_cast<size_t>(c.max_differing));
+  EXPECT_LE(max_diff, bound_diff);
+  EXPECT_LE(differing, static_cast<size_t>(bound_differing));
 }
 
 INSTANTIATE_TEST_SUITE_P(RocketPerChannel, RocketPerChannelModel, ::testing::ValuesIn(kModels),
