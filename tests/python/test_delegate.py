@@ -19,6 +19,16 @@ def delegated_counts(captured):
     return int(delegated), int(total), device
 
 
+def assert_byte_identical(cpu, npu, context):
+    """Every output of `npu` equals `cpu`'s byte for byte on two random inputs."""
+    for seed in (1, 2):
+        inputs = random_inputs(cpu, seed)
+        for i, (want, got) in enumerate(zip(run(cpu, inputs), run(npu, inputs))):
+            diff = np.abs(want.astype(np.float64) - got.astype(np.float64))
+            assert want.tobytes() == got.tobytes(), (
+                f"output {i}: {int((diff > 0).sum())} of {diff.size} differ, max {diff.max()} ({context})")
+
+
 @pytest.mark.parametrize("model", models(), ids=lambda p: p.stem)
 def test_model_matches_cpu(runtime, lib, model, capfd):
     cpu = make_interpreter(runtime, model)
@@ -27,13 +37,7 @@ def test_model_matches_cpu(runtime, lib, model, capfd):
     delegated, total, device = delegated_counts(capfd.readouterr().err)
     assert device == "reference"
     assert delegated > 0, "nothing was delegated: the comparison would prove nothing"
-    for seed in (1, 2):
-        inputs = random_inputs(cpu, seed)
-        for i, (want, got) in enumerate(zip(run(cpu, inputs), run(npu, inputs))):
-            diff = np.abs(want.astype(np.float64) - got.astype(np.float64))
-            assert want.tobytes() == got.tobytes(), (
-                f"output {i}: {int((diff > 0).sum())} of {diff.size} differ, max {diff.max()} "
-                f"({delegated}/{total} nodes delegated)")
+    assert_byte_identical(cpu, npu, f"{delegated}/{total} nodes delegated")
 
 
 def test_classifies_grace_hopper(runtime, lib):
@@ -112,10 +116,4 @@ def test_exact_option_is_bit_exact_on_the_virtual_rk3588(runtime, lib, model, ca
     npu = make_interpreter(runtime, model, delegate)
     delegated, total, device = delegated_counts(capfd.readouterr().err)
     assert device == "rocket"
-    for seed in (1, 2):
-        inputs = random_inputs(cpu, seed)
-        for i, (want, got) in enumerate(zip(run(cpu, inputs), run(npu, inputs))):
-            diff = np.abs(want.astype(np.float64) - got.astype(np.float64))
-            assert want.tobytes() == got.tobytes(), (
-                f"output {i}: {int((diff > 0).sum())} of {diff.size} differ, max {diff.max()} "
-                f"({delegated}/{total} nodes on rocket with exact=1)")
+    assert_byte_identical(cpu, npu, f"{delegated}/{total} nodes on rocket with exact=1")

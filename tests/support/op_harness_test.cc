@@ -1,6 +1,7 @@
 // The harness itself: deterministic inputs, a passing comparison, and a
 // failure when a node stays on TFLite's CPU.
 #include "support/op_harness.h"
+#include "support/scoped_env.h"
 
 #include <gtest/gtest-spi.h>
 #include <gtest/gtest.h>
@@ -64,16 +65,9 @@ TEST(Harness, FailsWhenANodeStaysOnTheCpu) {
 }
 
 TEST(SharedData, DirectoryFollowsNonstickData) {
-  const char* old = std::getenv("NONSTICK_DATA");
-  std::string saved = old ? old : "";
-  setenv("NONSTICK_DATA", "/nonexistent/nonstick", 1);
+  const ScopedEnv env("NONSTICK_DATA", "/nonexistent/nonstick");
   EXPECT_EQ(shared_dir(), "/nonexistent/nonstick");
   EXPECT_FALSE(shared_dir_available());
-  if (old) {
-    setenv("NONSTICK_DATA", saved.c_str(), 1);
-  } else {
-    unsetenv("NONSTICK_DATA");
-  }
 }
 
 }  // namespace

@@ -21,13 +21,15 @@ struct CpuAndRocket {
   std::unique_ptr<tflite::Interpreter> npu;  // null, with *error set, on any failure
 };
 
-inline CpuAndRocket open_cpu_and_rocket(const std::vector<uint8_t>& model, std::string* error) {
+// `exact`: the delegate's exact=1 (only ops proven bit-exact on the NPU).
+inline CpuAndRocket open_cpu_and_rocket(const std::vector<uint8_t>& model, std::string* error, bool exact = false) {
   CpuAndRocket p;
   p.cpu = tflite::Interpreter::create(model, nullptr, 1, error);
   if (!p.cpu) return p;
   DelegateOptions options;
   options.device = "rocket";
   options.log_level = LogLevel::kQuiet;
+  options.exact = exact;
   p.delegate = Delegate::create(options, error);
   if (!p.delegate) return p;
   p.npu = tflite::Interpreter::create(model, p.delegate->tflite_delegate(), 1, error);
@@ -49,6 +51,17 @@ inline std::vector<uint8_t> ramp_input(const tflite::TensorInfo& info, int input
     }
   }
   return in;
+}
+
+// Both interpreters invoked on the same ramp inputs.
+inline Status invoke_on_ramp(tflite::Interpreter& cpu, tflite::Interpreter& npu) {
+  for (int i = 0; i < cpu.input_count(); ++i) {
+    const std::vector<uint8_t> in = ramp_input(cpu.input_info(i), i);
+    if (Status s = cpu.set_input(i, in.data(), in.size()); !s.ok()) return s;
+    if (Status s = npu.set_input(i, in.data(), in.size()); !s.ok()) return s;
+  }
+  if (Status s = cpu.invoke(); !s.ok()) return s;
+  return npu.invoke();
 }
 
 }  // namespace nonstick::testing

@@ -66,13 +66,7 @@ TEST_P(RocketEveryModel, WithinItsBoundOfTfliteCpu) {
   ASSERT_TRUE(npu) << error;
   EXPECT_EQ(delegate->report().device_description, "virtual RK3588 (simulated)");
 
-  for (int i = 0; i < cpu->input_count(); ++i) {
-    const std::vector<uint8_t> in = testing::ramp_input(cpu->input_info(i), i);
-    ASSERT_TRUE(cpu->set_input(i, in.data(), in.size()).ok());
-    ASSERT_TRUE(npu->set_input(i, in.data(), in.size()).ok());
-  }
-  ASSERT_TRUE(cpu->invoke().ok());
-  const Status s = npu->invoke();
+  const Status s = testing::invoke_on_ramp(*cpu, *npu);
   ASSERT_TRUE(s.ok()) << s.message();
 
   double max_diff = 0;

@@ -16,6 +16,7 @@
 
 #include "delegate/delegate.h"
 #include "cpu_and_rocket.h"
+#include "support/scoped_env.h"
 #include "support/test_data.h"
 #include "tflite/interpreter.h"
 
@@ -54,14 +55,6 @@ const ExactModel kExactModels[] = {
 
 constexpr const char kRefusal[] = "not bit-exact on the NPU: ";
 
-std::unique_ptr<Delegate> rocket_delegate(bool exact, std::string* error) {
-  DelegateOptions options;
-  options.device = "rocket";
-  options.log_level = LogLevel::kQuiet;
-  options.exact = exact;
-  return Delegate::create(options, error);
-}
-
 bool starts_with(const std::string& s, const char* prefix) { return s.rfind(prefix, 0) == 0; }
 
 class RocketExactMode : public ::testing::TestWithParam<ExactModel> {};
@@ -74,25 +67,19 @@ TEST_P(RocketExactMode, BitExactWithTfliteCpu) {
       tflite::read_file(testing::shared_dir() + "/models/" + c.file + ".tflite", &error);
   ASSERT_FALSE(model.empty()) << error;
 
-  // Default placement: the notes say which placed ops are not proven exact.
-  std::unique_ptr<Delegate> loose = rocket_delegate(false, &error);
-  ASSERT_TRUE(loose) << error;
-  auto loose_npu = tflite::Interpreter::create(model, loose->tflite_delegate(), 1, &error);
-  ASSERT_TRUE(loose_npu) << error;
-  const DelegateReport& before = loose->report();
+  // Default placement: the proofs say which placed ops are not exact.
+  const testing::CpuAndRocket loose = testing::open_cpu_and_rocket(model, &error);
+  ASSERT_TRUE(loose.npu) << error;
+  const DelegateReport& before = loose.delegate->report();
   std::vector<int> noted_off;
   for (const NodePlacement& p : before.nodes) {
     if (!p.delegated) continue;
     EXPECT_FALSE(p.note.empty()) << "node " << p.node_index << " " << p.op << " placed without an exactness note";
-    if (!starts_with(p.note, "bit-exact over all ")) noted_off.push_back(p.node_index);
+    EXPECT_EQ(p.proven_exact, starts_with(p.note, "bit-exact over all ")) << p.note;
+    if (!p.proven_exact) noted_off.push_back(p.node_index);
   }
 
-  // Members destroyed in reverse: interpreters before their delegate.
-  std::unique_ptr<Delegate> exact = rocket_delegate(true, &error);
-  ASSERT_TRUE(exact) << error;
-  auto cpu = tflite::Interpreter::create(model, nullptr, 1, &error);
-  ASSERT_TRUE(cpu) << error;
-  auto npu = tflite::Interpreter::create(model, exact->tflite_delegate(), 1, &error);
+  auto [exact, cpu, npu] = testing::open_cpu_and_rocket(model, &error, /*exact=*/true);
   ASSERT_TRUE(npu) << error;
   const DelegateReport& after = exact->report();
   EXPECT_EQ(after.device_description, "virtual RK3588 (simulated)");
@@ -100,7 +87,7 @@ TEST_P(RocketExactMode, BitExactWithTfliteCpu) {
   std::vector<int> refused;
   for (const NodePlacement& p : after.nodes) {
     if (p.delegated) {
-      EXPECT_TRUE(starts_with(p.note, "bit-exact over all ")) << "node " << p.node_index << ": " << p.note;
+      EXPECT_TRUE(p.proven_exact) << "node " << p.node_index << ": " << p.note;
     } else if (starts_with(p.reason, kRefusal)) {
       refused.push_back(p.node_index);
     }
@@ -111,13 +98,7 @@ TEST_P(RocketExactMode, BitExactWithTfliteCpu) {
   EXPECT_EQ(static_cast<int>(refused.size()), c.kept_for_exactness) << format_placement_table(after);
   EXPECT_EQ(after.delegated_nodes(), c.on_npu_default - c.kept_for_exactness) << format_placement_table(after);
 
-  for (int i = 0; i < cpu->input_count(); ++i) {
-    const std::vector<uint8_t> in = testing::ramp_input(cpu->input_info(i), i);
-    ASSERT_TRUE(cpu->set_input(i, in.data(), in.size()).ok());
-    ASSERT_TRUE(npu->set_input(i, in.data(), in.size()).ok());
-  }
-  ASSERT_TRUE(cpu->invoke().ok());
-  const Status s = npu->invoke();
+  const Status s = testing::invoke_on_ramp(*cpu, *npu);
   ASSERT_TRUE(s.ok()) << s.message();
 
   size_t differing = 0, bytes = 0;
@@ -153,21 +134,15 @@ TEST(RocketExactMode, RocketExactEnvironmentStillRefuses) {
   const std::vector<uint8_t> model =
       tflite::read_file(testing::shared_dir() + "/models/mobilenet_v3_small_224_1.0_uint8.tflite", &error);
   ASSERT_FALSE(model.empty()) << error;
-  const char* old = std::getenv("NONSTICK_ROCKET_EXACT");
-  const std::string saved = old ? old : "";
-  setenv("NONSTICK_ROCKET_EXACT", "1", 1);
-  std::unique_ptr<Delegate> d = rocket_delegate(false, &error);
-  if (old) {
-    setenv("NONSTICK_ROCKET_EXACT", saved.c_str(), 1);
-  } else {
-    unsetenv("NONSTICK_ROCKET_EXACT");
+  testing::CpuAndRocket opened;
+  {
+    const testing::ScopedEnv env("NONSTICK_ROCKET_EXACT", "1");  // read when the backend is created
+    opened = testing::open_cpu_and_rocket(model, &error);
   }
-  ASSERT_TRUE(d) << error;
-  auto npu = tflite::Interpreter::create(model, d->tflite_delegate(), 1, &error);
-  ASSERT_TRUE(npu) << error;
+  ASSERT_TRUE(opened.npu) << error;
   int refused = 0;
-  for (const NodePlacement& p : d->report().nodes) refused += !p.delegated && starts_with(p.reason, kRefusal);
-  EXPECT_EQ(refused, 8) << format_placement_table(d->report());
+  for (const NodePlacement& p : opened.delegate->report().nodes) refused += !p.delegated && starts_with(p.reason, kRefusal);
+  EXPECT_EQ(refused, 8) << format_placement_table(opened.delegate->report());
 }
 
 }  // namespace

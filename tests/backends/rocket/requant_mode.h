@@ -3,11 +3,8 @@
 // (NONSTICK_ROCKET_REQUANT) for tests that go through TFLite.
 #pragma once
 
-#include <cstdlib>
-#include <optional>
-#include <string>
-
 #include "backends/rocket/encoding.h"
+#include "support/scoped_env.h"
 
 namespace nonstick::testing {
 
@@ -22,23 +19,10 @@ inline rocket::EncodingOptions outcvt_requant() {
 // use that mode) and restores the previous value.
 class ScopedRequantMode {
  public:
-  explicit ScopedRequantMode(const char* mode) {
-    if (const char* old = std::getenv(kVar)) old_ = old;
-    setenv(kVar, mode, 1);
-  }
-  ~ScopedRequantMode() {
-    if (old_) {
-      setenv(kVar, old_->c_str(), 1);
-    } else {
-      unsetenv(kVar);
-    }
-  }
-  ScopedRequantMode(const ScopedRequantMode&) = delete;
-  ScopedRequantMode& operator=(const ScopedRequantMode&) = delete;
+  explicit ScopedRequantMode(const char* mode) : env_("NONSTICK_ROCKET_REQUANT", mode) {}
 
  private:
-  static constexpr const char* kVar = "NONSTICK_ROCKET_REQUANT";
-  std::optional<std::string> old_;
+  ScopedEnv env_;
 };
 
 }  // namespace nonstick::testing
