@@ -741,6 +741,25 @@ Support encode_precise(const NpuConv& op, DpuEncoding* out) {
   return best_support;
 }
 
+// Why an op stays off the NPU under exact_only: what rules out every
+// program where that is known (docs/virtual-rk3588.md §11), then the
+// chosen encoding's first counterexample.
+std::string inexact_reason(const NpuConv& op, const DpuEncoding& e) {
+  std::string why;
+  if (op.per_channel() && !op.has_addend()) {
+    const PerChannelLimit limit = per_channel_limit(op);
+    if (limit.impossible_one_shift) why = limit.summary() + "; ";
+  } else if (!op.per_channel() && !op.has_addend() && e.bs_multiplier && op.act_min < op.out_zp) {
+    for (int c = 0; c < op.out_c; ++c) {
+      if (op.rounding_of(c) == reference::TieRounding::kAwayFromZero) {
+        why = "the CPU rounds negative outputs half away from zero, which no single offset follows; ";
+        break;
+      }
+    }
+  }
+  return why + "this encoding: " + e.exactness.summary();
+}
+
 }  // namespace
 
 Support encode_dpu(const NpuConv& op, const EncodingOptions& options, DpuEncoding* out) {
@@ -771,8 +790,7 @@ Support encode_dpu(const NpuConv& op, const EncodingOptions& options, DpuEncodin
   }
   if (!s.supported) return s;
   if (options.exact_only && !e.exactness.exact()) {
-    return Support::no("not bit-exact on the NPU: " + e.exactness.summary() +
-                       " (the op runs there with the exact=0 option)");
+    return Support::no("not bit-exact on the NPU: " + inexact_reason(op, e) + " (the op runs there with the exact=0 option)");
   }
   *out = std::move(e);
   return Support::yes();

@@ -227,6 +227,195 @@ Exactness check_exactness(const NpuConv& op, const DpuEncoding& e) {
   return x;
 }
 
+namespace {
+
+// TFLite's output of channel c as a function of its accumulator T.
+struct CpuChannel {
+  CpuChannel(const NpuConv& op, int c) : op(op) {
+    q = reference::quantize_multiplier(op.per_channel() ? op.channel_multipliers[static_cast<size_t>(c)]
+                                                        : op.out_multiplier);
+    rule = op.rounding_of(c);
+  }
+  int32_t operator()(int64_t t) const {
+    const int32_t r = reference::requantize_accumulator(static_cast<int32_t>(t), q, rule);
+    return static_cast<int32_t>(std::clamp<int64_t>(int64_t{r} + op.out_zp, op.act_min, op.act_max));
+  }
+  // The first T in [lo, hi] whose output is at least `level` (hi + 1 if none).
+  int64_t first_reaching(int32_t level, int64_t lo, int64_t hi) const {
+    int64_t below = lo - 1, above = hi + 1;
+    while (above - below > 1) {
+      const int64_t mid = below + (above - below) / 2;
+      ((*this)(mid) >= level ? above : below) = mid;
+    }
+    return above;
+  }
+  const NpuConv& op;
+  reference::QuantizedMultiplier q;
+  reference::TieRounding rule = reference::TieRounding::kUp;
+};
+
+constexpr int64_t kMaxMultiplier = 32768;  // |int16|
+constexpr size_t kMaxPieces = size_t{1} << 20;
+
+// Appends [a, b] to increasing closed intervals, merging it with the last
+// one when they touch (for large C a channel's intervals overlap into one).
+void add_piece(std::vector<std::pair<int64_t, int64_t>>* pieces, int64_t a, int64_t b) {
+  if (!pieces->empty() && a <= pieces->back().second + 1) {
+    pieces->back().second = std::max(pieces->back().second, b);
+  } else {
+    pieces->emplace_back(a, b);
+  }
+}
+
+}  // namespace
+
+bool no_common_scale(const std::vector<std::pair<int64_t, int>>& spans, std::vector<int>* witness, bool* decided) {
+  std::vector<std::pair<int64_t, int>> order;
+  for (const auto& s : spans) {
+    if (s.first > 1) order.push_back(s);  // a span of 1 allows every X up to 2 * 32768: left out
+  }
+  std::sort(order.begin(), order.end(), [](const auto& a, const auto& b) { return a.first > b.first; });
+  using Piece = std::pair<int64_t, int64_t>;  // closed X interval
+  std::vector<Piece> pieces{{1, std::numeric_limits<int64_t>::max()}}, next;
+  witness->clear();
+  *decided = true;
+  for (const auto& [span, channel] : order) {
+    witness->push_back(channel);
+    // From C = (span - 1) / 2 on, consecutive intervals touch: one piece.
+    const int64_t merged_from = std::max<int64_t>(1, (span - 1) / 2);
+    next.clear();
+    for (const Piece& p : pieces) {
+      const int64_t c_lo = std::max<int64_t>(1, (p.first + span) / (span + 1));  // ceil(p.first / (span + 1))
+      const int64_t c_hi = std::min(kMaxMultiplier, p.second / (span - 1));
+      for (int64_t c = c_lo; c <= std::min(c_hi, merged_from - 1); ++c) {
+        const int64_t a = std::max(p.first, (span - 1) * c), b = std::min(p.second, (span + 1) * c);
+        if (a <= b) add_piece(&next, a, b);
+      }
+      const int64_t c_merged = std::max(c_lo, merged_from);
+      if (c_merged <= c_hi) {
+        const int64_t a = std::max(p.first, (span - 1) * c_merged), b = std::min(p.second, (span + 1) * c_hi);
+        if (a <= b) add_piece(&next, a, b);
+      }
+      if (next.size() > kMaxPieces) {
+        *decided = false;
+        return false;
+      }
+    }
+    pieces.swap(next);
+    if (pieces.empty()) return true;
+  }
+  return false;
+}
+
+PerChannelLimit per_channel_limit(const NpuConv& op) {
+  PerChannelLimit r;
+  if (!op.per_channel() || op.has_addend()) {
+    r.undecided = "not a per-channel convolution";
+    return r;
+  }
+  // Each channel's reachable accumulators and the levels TFLite changes to
+  // inside them.
+  struct Range {
+    int64_t lo = 0, hi = 0;
+    int32_t first = 0, last = 0;  // levels whose boundary lies in (lo, hi]
+  };
+  std::vector<Range> ranges(static_cast<size_t>(op.out_c));
+  std::vector<int32_t> firsts, lasts;
+  for (int c = 0; c < op.out_c; ++c) {
+    Range& g = ranges[static_cast<size_t>(c)];
+    accumulator_range(op, c, &g.lo, &g.hi);
+    const CpuChannel cpu(op, c);
+    g.first = cpu(g.lo) + 1;
+    g.last = cpu(g.hi);
+    if (g.last >= g.first) {
+      firsts.push_back(g.first);
+      lasts.push_back(g.last);
+    }
+  }
+  if (firsts.size() < 2) {
+    r.undecided = "fewer than two channels change level";
+    return r;
+  }
+  // Levels most channels reach: the medians of where their ranges start
+  // and end.
+  std::nth_element(firsts.begin(), firsts.begin() + firsts.size() / 2, firsts.end());
+  std::nth_element(lasts.begin(), lasts.begin() + lasts.size() / 2, lasts.end());
+  r.level_low = firsts[firsts.size() / 2];
+  r.level_high = lasts[lasts.size() / 2];
+  if (r.level_high - r.level_low < 2) {
+    r.undecided = "too few output levels in common";
+    return r;
+  }
+  r.level_mid = r.level_low + (r.level_high - r.level_low) / 2;
+
+  // True when no program can move every channel spanning levels k1..k2
+  // between them as TFLite does, under any CORE truncation t (with t the
+  // spans are multiples of 2^t, compared in units of 2^t). *witness: the
+  // channels that already leave no common scale (t = 0).
+  auto pair_impossible = [&](int32_t k1, int32_t k2, std::vector<int>* witness) {
+    std::vector<std::pair<int64_t, int>> spans;
+    for (int c = 0; c < op.out_c; ++c) {
+      const Range& g = ranges[static_cast<size_t>(c)];
+      if (g.first > k1 || g.last < k2) continue;
+      const CpuChannel cpu(op, c);
+      spans.emplace_back(cpu.first_reaching(k2, g.lo, g.hi) - cpu.first_reaching(k1, g.lo, g.hi), c);
+    }
+    if (spans.size() < 2) {
+      r.undecided = "fewer than two channels span levels " + std::to_string(k1) + " to " + std::to_string(k2);
+      return false;
+    }
+    std::vector<int> at_t;
+    for (int t = 0; t < 32; ++t) {
+      std::vector<std::pair<int64_t, int>> scaled;
+      for (const auto& [span, c] : spans) {
+        if (span % (int64_t{1} << t) != 0) return true;  // no truncation this wide or wider
+        scaled.emplace_back(span >> t, c);
+      }
+      bool decided = true;
+      if (!no_common_scale(scaled, &at_t, &decided)) {
+        r.undecided = decided ? "a common scale may exist for levels " + std::to_string(k1) + " to " + std::to_string(k2)
+                              : "too many candidate scales to follow";
+        return false;
+      }
+      if (t == 0) *witness = at_t;
+    }
+    return true;
+  };
+  std::vector<int> whole;
+  r.impossible_one_shift = pair_impossible(r.level_low, r.level_high, &whole);
+  if (!r.impossible_one_shift) return r;
+  r.impossible = pair_impossible(r.level_low, r.level_mid, &r.channels_low) &&
+                 pair_impossible(r.level_mid, r.level_high, &r.channels_high);
+  if (!r.impossible) {
+    r.channels_low = whole;  // the one-shift witness
+    r.channels_high.clear();
+  }
+  r.undecided.clear();
+  return r;
+}
+
+std::string PerChannelLimit::summary() const {
+  // "channels 59,0,5,22 (+43)": the most constraining first.
+  auto list = [](const std::vector<int>& channels) {
+    constexpr size_t kShown = 4;
+    std::string s = channels.size() == 1 ? "channel " : "channels ";
+    for (size_t i = 0; i < channels.size() && i < kShown; ++i) s += (i ? "," : "") + std::to_string(channels[i]);
+    if (channels.size() > kShown) s += " (+" + std::to_string(channels.size() - kShown) + ")";
+    return s;
+  };
+  auto levels = [](int a, int b) { return "levels " + std::to_string(a) + ".." + std::to_string(b); };
+  const std::string cannot = ": one scale and int16 multipliers cannot give ";
+  if (impossible) {
+    return "no per-channel program can be exact" + cannot + list(channels_low) + " TFLite's spacing of " +
+           levels(level_low, level_mid) + ", nor " + list(channels_high) + " that of " + levels(level_mid, level_high);
+  }
+  if (impossible_one_shift) {
+    return "no per-channel program with one BS shift can be exact" + cannot + list(channels_low) +
+           " TFLite's spacing of " + levels(level_low, level_high) + " (sign-split shifts, unmodelled, not ruled out)";
+  }
+  return "whether a per-channel program can be exact is undecided: " + undecided;
+}
+
 std::string Exactness::summary() const {
   if (!checked) return "exactness not checked (element-wise operand in the OUT_CVT-only form)";
   char text[200];

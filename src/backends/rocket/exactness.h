@@ -14,6 +14,8 @@
 #include <cstdint>
 #include <functional>
 #include <string>
+#include <utility>
+#include <vector>
 
 namespace nonstick::rocket {
 
@@ -60,5 +62,41 @@ Exactness check_exactness(const NpuConv& op, const DpuEncoding& e);
 void accumulator_range(const NpuConv& op, int c, int64_t* lo, int64_t* hi);
 void walk_channel(const NpuConv& op, int channel, int64_t lo, int64_t hi,
                   const std::function<int32_t(int64_t)>& device, Exactness* x);
+
+// Whether any per-channel program of the DPU could be exact for `op`, not
+// just the one the encoder chose (docs/virtual-rk3588.md §11.2). The form
+// covered: per channel an int32 offset and an int16 multiplier C[c] in the
+// BS stage (one shift, or separate shifts for negative products); then any
+// per-tensor monotone chain (BN constant or multiplier, clamps, OUT_CVT
+// scale, shift and offset); per-channel BN offsets too, with one BS shift;
+// CORE truncation of any width. Such a program moves channel c's output
+// from level k1 to k2 when v1 crosses the same two thresholds in every
+// channel, D units of v1 apart; so some integer X = D * 2^shift satisfies
+// (span_c - 1) * |C[c]| <= X <= (span_c + 1) * |C[c]| for every channel,
+// span_c being the accumulator distance TFLite puts between the two
+// levels. If no X does for a set of channels, no program does.
+struct PerChannelLimit {
+  // No program with one BS shift (the form this compiler and the virtual
+  // NPU use): the levels low and high compared.
+  bool impossible_one_shift = false;
+  // Not even with separate shifts for negative products: the pairs (low,
+  // mid) and (mid, high) compared, one of which lies on one side of v1 = 0
+  // whatever the program.
+  bool impossible = false;
+  int level_low = 0, level_mid = 0, level_high = 0;  // outputs, signed domain
+  // The channels whose spacings no common X fits: for the pairs, or
+  // (channels_low alone) for low..high when only impossible_one_shift.
+  std::vector<int> channels_low, channels_high;
+  // Why the question stays open, when it does.
+  std::string undecided;
+  std::string summary() const;
+};
+PerChannelLimit per_channel_limit(const NpuConv& op);
+// The search behind it: true when no integer X satisfies
+// (span - 1) * C <= X <= (span + 1) * C with some C in [1, 32768] for every
+// (span, channel) at once; *witness gets the channels, most constraining
+// first, that already leave none. False, with *decided false, when the
+// candidate set grows past a million intervals (nothing is claimed then).
+bool no_common_scale(const std::vector<std::pair<int64_t, int>>& spans, std::vector<int>* witness, bool* decided);
 
 }  // namespace nonstick::rocket

@@ -516,5 +516,170 @@ TEST(RocketExactness, PerChannelModelsStayWithinTheirPinnedShareOff) {
   }
 }
 
+
+// ---- 4. Per-channel limits (per_channel_limit) ----
+
+// OUT_CVT and what precedes it, as a function of the BS stage's output v1:
+// the per-tensor part every channel shares.
+int32_t shared_tail(const DpuEncoding& e, int64_t v1) {
+  int64_t v = v1;
+  if (e.bn_add) v = std::clamp(v + e.bn_operand, kInt32Min, kInt32Max);
+  if (e.relu) v = std::max<int64_t>(v, 0);
+  if (e.relux) v = std::min<int64_t>(v, e.relux_cap);
+  const int64_t y = round_half_up(v * e.out.scale, static_cast<int>(e.out.shift)) + e.out_offset;
+  return static_cast<int32_t>(std::clamp<int64_t>(y, -128, 127));
+}
+
+// The first x in [lo, hi] with f(x) >= level, or hi + 1 (f non-decreasing).
+template <typename F>
+int64_t first_at_least(const F& f, int32_t level, int64_t lo, int64_t hi) {
+  int64_t below = lo - 1, above = hi + 1;
+  while (above - below > 1) {
+    const int64_t mid = below + (above - below) / 2;
+    (f(mid) >= level ? above : below) = mid;
+  }
+  return above;
+}
+
+// A dense 1x1 per-channel convolution with `channels` outputs and 16 inputs
+// (accumulator ranges ~0.5 M), multipliers spread over a factor of 3.
+NpuConv wide_per_channel_conv(int channels, Act act, uint64_t seed) {
+  Rng rng(seed);
+  NpuConv c;
+  c.label = "generated";
+  c.out_c = channels;
+  c.in_c = 16;
+  c.kernel_w = c.kernel_h = 1;
+  c.in_w = c.in_h = c.out_w = c.out_h = 4;
+  c.in_zp = static_cast<int32_t>(rng.uniform_int(-128, 127));
+  c.out_zp = static_cast<int32_t>(rng.uniform_int(-60, 60));
+  for (int i = 0; i < channels * c.in_c; ++i) c.weights.push_back(static_cast<int8_t>(rng.uniform_int(-127, 127)));
+  for (int o = 0; o < channels; ++o) c.bias.push_back(static_cast<int32_t>(rng.uniform_int(-20000, 20000)));
+  const double m = 256.0 / (255.0 * 127.0 * 16.0) * rng.uniform_float(0.7f, 2.0f);
+  for (int o = 0; o < channels; ++o) c.channel_multipliers.push_back(m * rng.uniform_float(0.33f, 1.0f));
+  c.out_multiplier = *std::max_element(c.channel_multipliers.begin(), c.channel_multipliers.end());
+  c.rounding.assign(static_cast<size_t>(channels), TieRounding::kUp);
+  if (act != Act::kNone) c.act_min = c.out_zp;
+  if (act == Act::kRelu6) c.act_max = std::min(127, c.out_zp + 100);
+  return c;
+}
+
+// The lemma per_channel_limit rests on, checked against the DPU arithmetic
+// of every encoding the compiler emits (exact or not): between two output
+// levels, channel c's accumulator span is within 1 of D * 2^s / C[c], D
+// being the distance between the levels' thresholds in v1, which all
+// channels share. So the spans of a program's own outputs always admit a
+// common scale, and no_common_scale must never deny one to them.
+TEST(RocketExactness, EveryPerChannelProgramSatisfiesTheSpacingLemma) {
+  int programs = 0, channel_checks = 0, impossible = 0;
+  uint64_t seed = 100;
+  for (int channels : {3, 8, 24}) {
+    for (Act act : {Act::kNone, Act::kRelu, Act::kRelu6}) {
+      for (const EncodingOptions& options : {testing::precise_requant(), testing::outcvt_requant()}) {
+        for (int draw = 0; draw < 4; ++draw) {
+          const NpuConv op = wide_per_channel_conv(channels, act, ++seed);
+          DpuEncoding e;
+          if (!encode_dpu(op, options, &e).supported) continue;
+          ++programs;
+          std::vector<int32_t> folded;
+          ASSERT_TRUE(folded_biases(op, &folded).ok());
+          const auto tail = [&e](int64_t v1) { return shared_tail(e, v1); };
+          // Two levels inside every channel's range of NPU outputs.
+          int32_t k1 = -128, k2 = 127;
+          std::vector<std::pair<int64_t, int64_t>> range(static_cast<size_t>(channels));
+          for (int c = 0; c < channels; ++c) {
+            auto& [lo, hi] = range[static_cast<size_t>(c)];
+            accumulator_range(op, c, &lo, &hi);
+            k1 = std::max(k1, npu_output(e, c, folded[static_cast<size_t>(c)], lo) + 1);
+            k2 = std::min(k2, npu_output(e, c, folded[static_cast<size_t>(c)], hi));
+          }
+          ASSERT_LT(k1, k2) << "seed " << seed;
+          const int64_t d = first_at_least(tail, k2, kInt32Min, kInt32Max) - first_at_least(tail, k1, kInt32Min, kInt32Max);
+          const int64_t x = d << e.bs_shift;
+          std::vector<std::pair<int64_t, int>> spans;
+          for (int c = 0; c < channels; ++c) {
+            const auto [lo, hi] = range[static_cast<size_t>(c)];
+            const auto npu = [&](int64_t t) { return npu_output(e, c, folded[static_cast<size_t>(c)], t); };
+            const int64_t span = first_at_least(npu, k2, lo, hi) - first_at_least(npu, k1, lo, hi);
+            const int64_t mul = e.bs_multiplier ? e.bs_mul[static_cast<size_t>(c)] : 1;
+            EXPECT_LE((span - 1) * mul, x) << "seed " << seed << " channel " << c;
+            EXPECT_GE((span + 1) * mul, x) << "seed " << seed << " channel " << c;
+            spans.emplace_back(span, c);
+            ++channel_checks;
+          }
+          std::vector<int> witness;
+          bool decided = true;
+          EXPECT_FALSE(no_common_scale(spans, &witness, &decided)) << "seed " << seed;
+          // And against TFLite: a layer the limit rules out is never one
+          // the encoder proved exact.
+          const PerChannelLimit limit = per_channel_limit(op);
+          impossible += limit.impossible_one_shift;
+          if (limit.impossible_one_shift) {
+            EXPECT_FALSE(e.exactness.exact()) << "seed " << seed;
+          }
+        }
+      }
+    }
+  }
+  std::printf("[ limit    ] %d generated per-channel programs, %d channel spans within the lemma; the limit rules out "
+              "%d of the layers\n",
+              programs, channel_checks, impossible);
+  EXPECT_GT(programs, 60);
+  EXPECT_GT(impossible, 0);  // not vacuous: wide layers are ruled out
+}
+
+// Where the encoder finds a proven-exact per-channel program, the limit must
+// not claim that none exists (the brute-force cases of section 1).
+TEST(RocketExactness, PerChannelLimitNeverDeniesAProvenProgram) {
+  int proven = 0;
+  uint64_t seed = 0;
+  for (const Case& k : all_cases()) {
+    const NpuConv op = generated_conv(k.mode, k.uint8_like, k.act, k.rule, k.shape, ++seed);
+    if (!op.per_channel()) continue;
+    const bool outcvt = k.mode == Mode::kPerChannelOutCvt;
+    DpuEncoding e;
+    if (!encode_dpu(op, outcvt ? testing::outcvt_requant() : testing::precise_requant(), &e).supported) continue;
+    if (!e.exactness.exact()) continue;
+    ++proven;
+    const PerChannelLimit limit = per_channel_limit(op);
+    EXPECT_FALSE(limit.impossible_one_shift) << "seed " << seed << ": " << limit.summary();
+    EXPECT_FALSE(limit.impossible) << "seed " << seed;
+  }
+  EXPECT_GT(proven, 50);
+}
+
+// The shared per-channel models: how many layers no program of the form can
+// make exact (pinned), so that their CPU placement under exact=1 is a limit
+// of the DPU's per-channel form, not of the encoder's search.
+TEST(RocketExactness, PerChannelModelsMostlyHaveNoExactProgram) {
+  NONSTICK_REQUIRE_SHARED_DATA();
+  struct Pin {
+    const char* model;
+    int layers, impossible, impossible_one_shift;
+  };
+  for (const Pin& pin : {Pin{"tf2_mobilenet_v2_1.0_224_ptq", 53, 51, 51}, Pin{"vww_mobilenet_v1_0.25_96_int8", 27, 13, 22}}) {
+    ir::Graph g;
+    ASSERT_TRUE(testing::golden::load_model(testing::golden::model_path(pin.model), &g)) << pin.model;
+    int layers = 0, impossible = 0, one_shift = 0;
+    for (size_t i = 0; i < g.ops.size(); ++i) {
+      NpuConv op;
+      if (!lower_op(g, g.ops[i], static_cast<int>(i), EncodingOptions{}, &op).supported || !op.per_channel()) continue;
+      ++layers;
+      const PerChannelLimit limit = per_channel_limit(op);
+      impossible += limit.impossible;
+      one_shift += limit.impossible_one_shift;
+      EXPECT_TRUE(limit.impossible_one_shift || !limit.undecided.empty()) << op.label;
+      if (!limit.impossible_one_shift) {
+        std::printf("[ limit    ] %s %s: %s\n", pin.model, op.label.c_str(), limit.summary().c_str());
+      }
+    }
+    std::printf("[ limit    ] %s: %d of %d per-channel layers have no exact program (%d with one BS shift)\n",
+                pin.model, impossible, layers, one_shift);
+    EXPECT_EQ(layers, pin.layers);
+    EXPECT_EQ(impossible, pin.impossible);
+    EXPECT_EQ(one_shift, pin.impossible_one_shift);
+  }
+}
+
 }  // namespace
 }  // namespace nonstick::rocket
