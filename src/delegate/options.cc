@@ -32,10 +32,11 @@ constexpr Key kKeys[] = {
      "the reference backend reproduces. auto: the TFLite build hosting the delegate (tflite-2.9, or "
      "tflite-2.9-arm64 on arm64, if unrecognised)"},
     {"exact", "NONSTICK_EXACT",
-     "0 | 1. 1: only ops proven to give the CPU's output for every input run on the device (the "
-     "rocket backend's per-op proof; the reference backend always does); the others stay on the CPU. "
-     "0 (default): an op may run on the NPU one step off TFLite on some inputs (the placement report "
-     "says which)"},
+     "1 | 0. 1 (default): only ops proven to give the CPU's output for every input run on the device "
+     "(the rocket backend's per-op proof; the reference backend always does); the others stay on the "
+     "CPU with the proof's reason. 0: ops may also run on the NPU one step off TFLite on some inputs "
+     "(int8 per-channel convolutions, for one), which can add up to several steps over a model; the "
+     "placement report says which"},
     {"inject_failure", "NONSTICK_INJECT_FAILURE",
      "testing aid: none | compile (partitions fail to compile, nodes stay on the CPU) | invoke "
      "(delegated invokes fail)"},

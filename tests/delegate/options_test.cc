@@ -13,11 +13,12 @@ namespace {
 
 using testing::ScopedEnv;
 
-TEST(Options, ExactIsOffByDefault) {
+TEST(Options, ExactIsOnByDefault) {
   DelegateOptions o;
   std::string error;
   ASSERT_TRUE(parse_options({}, &o, &error)) << error;
-  EXPECT_FALSE(o.exact);
+  EXPECT_TRUE(o.exact);
+  EXPECT_TRUE(DelegateOptions{}.exact);
 }
 
 TEST(Options, ExactTakesZeroOrOne) {
@@ -30,7 +31,7 @@ TEST(Options, ExactTakesZeroOrOne) {
   for (const char* bad : {"yes", "2", "", "true"}) {
     EXPECT_FALSE(parse_options({{"device", "reference"}, {"exact", bad}}, &o, &error)) << bad;
     EXPECT_NE(error.find("option exact: '" + std::string(bad) + "' is not 0|1"), std::string::npos) << error;
-    EXPECT_FALSE(o.exact);
+    EXPECT_TRUE(o.exact);  // the default
     EXPECT_EQ(o.device, "reference");  // the valid options are kept
   }
 }
@@ -39,11 +40,11 @@ TEST(Options, ExactFromTheEnvironmentExplicitOptionWins) {
   DelegateOptions o;
   std::string error;
   {
-    ScopedEnv env("NONSTICK_EXACT", "1");
+    ScopedEnv env("NONSTICK_EXACT", "0");
     ASSERT_TRUE(parse_options({}, &o, &error)) << error;
-    EXPECT_TRUE(o.exact);
-    ASSERT_TRUE(parse_options({{"exact", "0"}}, &o, &error)) << error;
     EXPECT_FALSE(o.exact);
+    ASSERT_TRUE(parse_options({{"exact", "1"}}, &o, &error)) << error;
+    EXPECT_TRUE(o.exact);
   }
   {
     ScopedEnv env("NONSTICK_EXACT", "maybe");

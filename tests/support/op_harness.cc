@@ -239,6 +239,7 @@ bool expect_matches_tflite(const ir::Graph& graph, const HarnessOptions& options
   DelegateOptions delegate_options;
   delegate_options.device = options.device;
   delegate_options.log_level = LogLevel::kQuiet;
+  delegate_options.exact = options.exact;
   auto delegate = Delegate::create(delegate_options, &error);
   if (!delegate) {
     ADD_FAILURE() << "cannot create the nonstick delegate for device '" << options.device

@@ -54,6 +54,10 @@ struct HarnessOptions {
   bool require_all_delegated = true;
   uint32_t input_seed = 7;
   int invocations = 2;           // invoke more than once: catches state kept across invokes
+  // The delegate's exact option. Off here, unlike the delegate's default: a
+  // sweep runs every op the device accepts on it and states its tolerance;
+  // which ops are proven exact is the rocket exactness tests' subject.
+  bool exact = false;
 };
 
 // Runs the comparison and reports failures through GoogleTest (EXPECT/ADD_FAILURE),

@@ -35,8 +35,13 @@ bool time_runs(tflite::Interpreter& it, const std::vector<std::vector<uint8_t>>&
 int run_bench(int argc, char** argv) {
   Args args;
   std::string error;
-  if (!args.parse(argc, argv, {"model", "iterations", "device", "threads"}, {"exact"}, &error) || !args.has("model")) {
+  if (!args.parse(argc, argv, {"model", "iterations", "device", "threads"}, {"exact", "no-exact"}, &error) || !args.has("model")) {
     std::fprintf(stderr, "nonstick bench: %s\n", error.empty() ? "--model is required" : error.c_str());
+    return 2;
+  }
+  std::optional<bool> exact;
+  if (!exact_flag(args, &exact, &error)) {
+    std::fprintf(stderr, "nonstick bench: %s\n", error.c_str());
     return 2;
   }
   const int iterations = std::max(1, args.get_int("iterations", 20));
@@ -50,7 +55,7 @@ int run_bench(int argc, char** argv) {
   auto cpu = tflite::Interpreter::create(model, nullptr, threads, &error);
   const double cpu_setup = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
   DelegatedInterpreter npu;
-  if (!cpu || !make_delegated(model, args.get("device", "auto"), args.has("exact"), threads, &npu, &error)) {
+  if (!cpu || !make_delegated(model, args.get("device", "auto"), exact, threads, &npu, &error)) {
     std::fprintf(stderr, "nonstick bench: %s\n", error.c_str());
     return 1;
   }

@@ -84,10 +84,15 @@ std::string runs_text(const std::vector<double>& runs) {
 int run_classify(int argc, char** argv) {
   Args args;
   std::string error;
-  if (!args.parse(argc, argv, {"model", "image", "labels", "iterations", "device", "threads"}, {"exact"}, &error) ||
+  if (!args.parse(argc, argv, {"model", "image", "labels", "iterations", "device", "threads"}, {"exact", "no-exact"}, &error) ||
       !args.has("model") || !args.has("image")) {
     std::fprintf(stderr, "nonstick classify: %s\n",
                  error.empty() ? "--model and --image are required" : error.c_str());
+    return 2;
+  }
+  std::optional<bool> exact;
+  if (!exact_flag(args, &exact, &error)) {
+    std::fprintf(stderr, "nonstick classify: %s\n", error.c_str());
     return 2;
   }
   const int iterations = std::max(1, args.get_int("iterations", 10));
@@ -111,7 +116,7 @@ int run_classify(int argc, char** argv) {
 
   auto cpu = tflite::Interpreter::create(model, nullptr, threads, &error);
   DelegatedInterpreter npu;
-  if (!cpu || !make_delegated(model, device, args.has("exact"), threads, &npu, &error)) {
+  if (!cpu || !make_delegated(model, device, exact, threads, &npu, &error)) {
     std::fprintf(stderr, "nonstick classify: %s\n", error.c_str());
     return 1;
   }

@@ -45,12 +45,22 @@ int Args::get_int(const std::string& key, int fallback) const {
   return (*end || v < 0 || v > 1000000) ? fallback : static_cast<int>(v);
 }
 
-bool make_delegated(const std::vector<uint8_t>& model, const std::string& device, bool exact, int threads,
-                    DelegatedInterpreter* out, std::string* error) {
+bool exact_flag(const Args& args, std::optional<bool>* exact, std::string* error) {
+  if (args.has("exact") && args.has("no-exact")) {
+    *error = "--exact and --no-exact contradict each other";
+    return false;
+  }
+  if (args.has("exact")) *exact = true;
+  if (args.has("no-exact")) *exact = false;
+  return true;
+}
+
+bool make_delegated(const std::vector<uint8_t>& model, const std::string& device, std::optional<bool> exact,
+                    int threads, DelegatedInterpreter* out, std::string* error) {
   DelegateOptions options;
   std::string option_error;
   std::vector<std::pair<std::string, std::string>> pairs = {{"device", device}, {"log_level", "quiet"}};
-  if (exact) pairs.emplace_back("exact", "1");  // else NONSTICK_EXACT may still set it
+  if (exact) pairs.emplace_back("exact", *exact ? "1" : "0");  // else NONSTICK_EXACT or the default
   parse_options(pairs, &options, &option_error);
   const auto start = std::chrono::steady_clock::now();
   out->delegate = Delegate::create(options, error);

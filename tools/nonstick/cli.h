@@ -3,6 +3,7 @@
 
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -32,10 +33,12 @@ struct DelegatedInterpreter {
   double setup_ms = 0;  // interpreter creation incl. delegate prepare/compile
 };
 
-// `exact`: the delegate's exact=1 (only operations proven bit-exact on the
-// device; the --exact flag of classify, inspect and bench).
-bool make_delegated(const std::vector<uint8_t>& model, const std::string& device, bool exact, int threads,
-                    DelegatedInterpreter* out, std::string* error);
+// `exact`: the delegate's exact option when set (--exact / --no-exact on
+// classify, inspect and bench); unset, NONSTICK_EXACT or the default (1).
+bool make_delegated(const std::vector<uint8_t>& model, const std::string& device, std::optional<bool> exact,
+                    int threads, DelegatedInterpreter* out, std::string* error);
+// The --exact / --no-exact flags; false with *error when both are given.
+bool exact_flag(const Args& args, std::optional<bool>* exact, std::string* error);
 
 // Deterministic pseudo-random bytes, for inputs when no image is given.
 void fill_pseudo_random(std::vector<uint8_t>* bytes, uint32_t seed);

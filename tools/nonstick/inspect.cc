@@ -8,14 +8,19 @@ namespace nonstick::cli {
 int run_inspect(int argc, char** argv) {
   Args args;
   std::string error;
-  if (!args.parse(argc, argv, {"model", "device"}, {"json", "exact"}, &error) || !args.has("model")) {
+  if (!args.parse(argc, argv, {"model", "device"}, {"json", "exact", "no-exact"}, &error) || !args.has("model")) {
     std::fprintf(stderr, "nonstick inspect: %s\n", error.empty() ? "--model is required" : error.c_str());
+    return 2;
+  }
+  std::optional<bool> exact;
+  if (!exact_flag(args, &exact, &error)) {
+    std::fprintf(stderr, "nonstick inspect: %s\n", error.c_str());
     return 2;
   }
   const std::string path = args.get("model");
   std::vector<uint8_t> model = tflite::read_file(path, &error);
   DelegatedInterpreter npu;
-  if (model.empty() || !make_delegated(model, args.get("device", "auto"), args.has("exact"), 1, &npu, &error)) {
+  if (model.empty() || !make_delegated(model, args.get("device", "auto"), exact, 1, &npu, &error)) {
     std::fprintf(stderr, "nonstick inspect: %s\n", error.c_str());
     return 1;
   }

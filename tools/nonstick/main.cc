@@ -12,9 +12,9 @@ namespace {
 void usage() {
   std::printf(
       "usage:\n"
-      "  nonstick classify --model M --image I --labels L [--iterations N] [--device D] [--threads T] [--exact]\n"
-      "  nonstick inspect  --model M [--device D] [--json] [--exact]\n"
-      "  nonstick bench    --model M [--iterations N] [--device D] [--threads T] [--exact]\n"
+      "  nonstick classify --model M --image I --labels L [--iterations N] [--device D] [--threads T] [--exact|--no-exact]\n"
+      "  nonstick inspect  --model M [--device D] [--json] [--exact|--no-exact]\n"
+      "  nonstick bench    --model M [--iterations N] [--device D] [--threads T] [--exact|--no-exact]\n"
       "  nonstick probe    [--device auto|rocket|virtual] [--json]   RK3588 hardware probes\n"
       "\n"
       "devices: auto (NPU hardware when present, else the virtual RK3588), rocket, reference\n"

@@ -21,7 +21,8 @@ struct CpuAndRocket {
   std::unique_ptr<tflite::Interpreter> npu;  // null, with *error set, on any failure
 };
 
-// `exact`: the delegate's exact=1 (only ops proven bit-exact on the NPU).
+// `exact`: the delegate's exact option. Off unless asked (unlike the delegate's default):
+// most tests here are about the NPU path of every op the device accepts.
 inline CpuAndRocket open_cpu_and_rocket(const std::vector<uint8_t>& model, std::string* error, bool exact = false) {
   CpuAndRocket p;
   p.cpu = tflite::Interpreter::create(model, nullptr, 1, error);

@@ -1,8 +1,8 @@
-// The delegate's exact=1 option on the rocket device (the virtual RK3588
+// The delegate's default, exact=1, on the rocket device (the virtual RK3588
 // here): every model in ../shared/models against TFLite 2.9's CPU kernels,
 // inputs as in every_model_test.cc (the goldens' ramp), every output
 // byte-identical. Ops the encoder cannot prove exact stay on the CPU; how
-// many, per model, is pinned, and the default placement report's per-op
+// many, per model, is pinned, and the exact=0 placement report's per-op
 // exactness notes must name exactly those ops.
 #include <gtest/gtest.h>
 
@@ -26,7 +26,7 @@ namespace {
 struct ExactModel {
   const char* file;
   int nodes;              // in the TFLite graph
-  int on_npu_default;     // nodes on the rocket device with exact=0
+  int on_npu_exact0;     // nodes on the rocket device with exact=0
   int kept_for_exactness; // refused with exact=1 because their proof fails
 };
 
@@ -67,7 +67,7 @@ TEST_P(RocketExactMode, BitExactWithTfliteCpu) {
       tflite::read_file(testing::shared_dir() + "/models/" + c.file + ".tflite", &error);
   ASSERT_FALSE(model.empty()) << error;
 
-  // Default placement: the proofs say which placed ops are not exact.
+  // exact=0 placement: the proofs say which placed ops are not exact.
   const testing::CpuAndRocket loose = testing::open_cpu_and_rocket(model, &error);
   ASSERT_TRUE(loose.npu) << error;
   const DelegateReport& before = loose.delegate->report();
@@ -92,11 +92,11 @@ TEST_P(RocketExactMode, BitExactWithTfliteCpu) {
       refused.push_back(p.node_index);
     }
   }
-  EXPECT_EQ(refused, noted_off) << "exact=1 refuses exactly the ops the default report notes as off";
+  EXPECT_EQ(refused, noted_off) << "exact=1 refuses exactly the ops the exact=0 report notes as off";
   EXPECT_EQ(static_cast<int>(after.nodes.size()), c.nodes);
-  EXPECT_EQ(before.delegated_nodes(), c.on_npu_default) << format_placement_table(before);
+  EXPECT_EQ(before.delegated_nodes(), c.on_npu_exact0) << format_placement_table(before);
   EXPECT_EQ(static_cast<int>(refused.size()), c.kept_for_exactness) << format_placement_table(after);
-  EXPECT_EQ(after.delegated_nodes(), c.on_npu_default - c.kept_for_exactness) << format_placement_table(after);
+  EXPECT_EQ(after.delegated_nodes(), c.on_npu_exact0 - c.kept_for_exactness) << format_placement_table(after);
 
   const Status s = testing::invoke_on_ramp(*cpu, *npu);
   ASSERT_TRUE(s.ok()) << s.message();
@@ -110,7 +110,7 @@ TEST_P(RocketExactMode, BitExactWithTfliteCpu) {
     for (size_t k = 0; k < want.size(); ++k) differing += want[k] != got[k];
     bytes += want.size();
   }
-  std::printf("[ exact=1  ] %-48s %3d nodes: %3d on NPU by default, %3d with exact=1 (%d kept for exactness); "
+  std::printf("[ exact=1  ] %-48s %3d nodes: %3d on NPU with exact=0, %3d with exact=1 (%d kept for exactness); "
               "%zu of %zu output bytes differ\n",
               c.file, static_cast<int>(after.nodes.size()), before.delegated_nodes(), after.delegated_nodes(),
               static_cast<int>(refused.size()), differing, bytes);
