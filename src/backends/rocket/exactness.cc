@@ -34,6 +34,31 @@ int64_t shift_half_even(int64_t v, unsigned shift) {
   return rem > half || (rem == half && (q & 1)) ? q + 1 : q;
 }
 
+// TFLite's output of channel c as a function of its accumulator T.
+struct CpuChannel {
+  CpuChannel(const NpuConv& op, int c) : op(op) {
+    q = reference::quantize_multiplier(op.per_channel() ? op.channel_multipliers[static_cast<size_t>(c)]
+                                                        : op.out_multiplier);
+    rule = op.rounding_of(c);
+  }
+  int32_t operator()(int64_t t) const {
+    const int32_t r = reference::requantize_accumulator(static_cast<int32_t>(t), q, rule);
+    return static_cast<int32_t>(std::clamp<int64_t>(int64_t{r} + op.out_zp, op.act_min, op.act_max));
+  }
+  // The first T in [lo, hi] whose output is at least `level` (hi + 1 if none).
+  int64_t first_reaching(int32_t level, int64_t lo, int64_t hi) const {
+    int64_t below = lo - 1, above = hi + 1;
+    while (above - below > 1) {
+      const int64_t mid = below + (above - below) / 2;
+      ((*this)(mid) >= level ? above : below) = mid;
+    }
+    return above;
+  }
+  const NpuConv& op;
+  reference::QuantizedMultiplier q;
+  reference::TieRounding rule = reference::TieRounding::kUp;
+};
+
 // One distinct requantization: channels sharing it share both functions
 // of T, so they are walked once over the union of their ranges.
 struct Channel {
@@ -63,17 +88,11 @@ template <typename Device>
 class Walk {
  public:
   Walk(const NpuConv& op, int channel, int64_t lo, int64_t hi, const Device& npu)
-      : op_(op), channel_(channel), lo_(lo), hi_(hi), npu_(npu) {
-    q_ = reference::quantize_multiplier(op.per_channel() ? op.channel_multipliers[static_cast<size_t>(channel)]
-                                                         : op.out_multiplier);
-    rule_ = op.rounding_of(channel);
-    m_ = std::ldexp(static_cast<double>(q_.multiplier), q_.shift - 31);
+      : op_(op), channel_(channel), lo_(lo), hi_(hi), npu_(npu), cpu_(op, channel) {
+    m_ = std::ldexp(static_cast<double>(cpu_.q.multiplier), cpu_.q.shift - 31);
   }
 
-  int32_t cpu(int64_t t) const {
-    const int32_t r = reference::requantize_accumulator(static_cast<int32_t>(t), q_, rule_);
-    return static_cast<int32_t>(std::clamp<int64_t>(int64_t{r} + op_.out_zp, op_.act_min, op_.act_max));
-  }
+  int32_t cpu(int64_t t) const { return cpu_(t); }
   int32_t npu(int64_t t) const { return npu_(t); }
 
   void run(Exactness* x) {
@@ -159,8 +178,7 @@ class Walk {
   int channel_;
   int64_t lo_, hi_;
   const Device& npu_;
-  reference::QuantizedMultiplier q_;
-  reference::TieRounding rule_ = reference::TieRounding::kUp;
+  CpuChannel cpu_;
   double m_ = 0;
 };
 
@@ -229,30 +247,6 @@ Exactness check_exactness(const NpuConv& op, const DpuEncoding& e) {
 
 namespace {
 
-// TFLite's output of channel c as a function of its accumulator T.
-struct CpuChannel {
-  CpuChannel(const NpuConv& op, int c) : op(op) {
-    q = reference::quantize_multiplier(op.per_channel() ? op.channel_multipliers[static_cast<size_t>(c)]
-                                                        : op.out_multiplier);
-    rule = op.rounding_of(c);
-  }
-  int32_t operator()(int64_t t) const {
-    const int32_t r = reference::requantize_accumulator(static_cast<int32_t>(t), q, rule);
-    return static_cast<int32_t>(std::clamp<int64_t>(int64_t{r} + op.out_zp, op.act_min, op.act_max));
-  }
-  // The first T in [lo, hi] whose output is at least `level` (hi + 1 if none).
-  int64_t first_reaching(int32_t level, int64_t lo, int64_t hi) const {
-    int64_t below = lo - 1, above = hi + 1;
-    while (above - below > 1) {
-      const int64_t mid = below + (above - below) / 2;
-      ((*this)(mid) >= level ? above : below) = mid;
-    }
-    return above;
-  }
-  const NpuConv& op;
-  reference::QuantizedMultiplier q;
-  reference::TieRounding rule = reference::TieRounding::kUp;
-};
 
 constexpr int64_t kMaxMultiplier = 32768;  // |int16|
 constexpr size_t kMaxPieces = size_t{1} << 20;
