@@ -39,15 +39,11 @@ const ModelCase kModels[] = {
 
 class RealModel : public ::testing::TestWithParam<ModelCase> {};
 
-std::string model_path(const char* name) {
-  return testing::shared_dir() + "/models/" + name + ".tflite";
-}
-
 TEST_P(RealModel, DelegateMatchesTfliteCpu) {
   NONSTICK_REQUIRE_SHARED_DATA();
   const ModelCase& c = GetParam();
   std::string error;
-  const std::vector<uint8_t> model = tflite::read_file(model_path(c.file), &error);
+  const std::vector<uint8_t> model = tflite::read_file(testing::model_path(c.file), &error);
   ASSERT_FALSE(model.empty()) << error;
 
   auto cpu = tflite::Interpreter::create(model, nullptr, 1, &error);
@@ -113,7 +109,7 @@ TEST(RealModel, MobileNetComputeOpsAllDelegated) {
                            "mobilenet_v1_0.75_192_quant", "mobilenet_v2_1.0_224_quant",
                            "tf2_mobilenet_v2_1.0_224_ptq"}) {
     std::string error;
-    const std::vector<uint8_t> model = tflite::read_file(model_path(name), &error);
+    const std::vector<uint8_t> model = tflite::read_file(testing::model_path(name), &error);
     ASSERT_FALSE(model.empty()) << error;
     DelegateOptions options;
     options.device = "reference";

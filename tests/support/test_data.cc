@@ -11,6 +11,8 @@ std::string shared_dir() {
   return std::string(NONSTICK_SOURCE_DIR) + "/../shared";
 }
 
+std::string model_path(const std::string& name) { return shared_dir() + "/models/" + name + ".tflite"; }
+
 bool shared_dir_available() {
   std::error_code ec;
   return std::filesystem::is_directory(shared_dir(), ec);

@@ -10,6 +10,8 @@ namespace nonstick::testing {
 
 std::string shared_dir();
 bool shared_dir_available();
+// <shared_dir>/models/<name>.tflite
+std::string model_path(const std::string& name);
 
 }  // namespace nonstick::testing
 

@@ -698,21 +698,26 @@ Support finish_encoding(const NpuConv& op, DpuEncoding* e) {
 // A proof costs ~0.1 ms; most layers take the first candidate.
 constexpr size_t kPreciseCandidates = 48;
 
+// A CPU rule that rounds negative outputs half away from zero needs the
+// rounding offset mirrored below zero, which one BN constant cannot give:
+// once a negative output is reachable, every negative level has an
+// accumulator value one step off (docs/virtual-rk3588.md §10.1, §11).
+bool needs_mirrored_offset(const NpuConv& op) {
+  if (op.per_channel() || op.act_min >= op.out_zp) return false;
+  if (requant_offset(op.out_multiplier, reference::TieRounding::kUp) <= 0) return false;
+  for (int c = 0; c < op.out_c; ++c) {
+    if (op.rounding_of(c) == reference::TieRounding::kAwayFromZero) return true;
+  }
+  return false;
+}
+
 Support encode_precise(const NpuConv& op, DpuEncoding* out) {
   std::vector<PreciseSplit> splits;
   if (Support s = precise_splits(op, kPreciseCandidates, &splits); !s.supported) return s;
   std::vector<int32_t> folded;
   if (Status s = folded_biases(op, &folded); !s.ok()) return Support::no(s.message());
-  // A CPU rule that rounds negative outputs half away from zero needs the
-  // offset mirrored below zero, which one BN constant cannot give: once a
-  // negative output is reachable, every negative level has an accumulator
-  // value one step off (docs/virtual-rk3588.md §10.1, §11), so no candidate
-  // can be proven exact and the search would only cost time.
-  bool mirrored = false;
-  for (int c = 0; c < op.out_c; ++c) mirrored |= op.rounding_of(c) == reference::TieRounding::kAwayFromZero;
-  if (mirrored && op.act_min < op.out_zp && requant_offset(op.out_multiplier, reference::TieRounding::kUp) > 0) {
-    splits.resize(1);
-  }
+  // No candidate can be proven exact then: the search would only cost time.
+  if (needs_mirrored_offset(op)) splits.resize(1);
   DpuEncoding best;
   Support best_support = Support::no("no precise encoding");
   for (const PreciseSplit& split : splits) {
@@ -749,13 +754,8 @@ std::string inexact_reason(const NpuConv& op, const DpuEncoding& e) {
   if (op.per_channel() && !op.has_addend()) {
     const PerChannelLimit limit = per_channel_limit(op);
     if (limit.impossible_one_shift) why = limit.summary() + "; ";
-  } else if (!op.per_channel() && !op.has_addend() && e.bs_multiplier && op.act_min < op.out_zp) {
-    for (int c = 0; c < op.out_c; ++c) {
-      if (op.rounding_of(c) == reference::TieRounding::kAwayFromZero) {
-        why = "the CPU rounds negative outputs half away from zero, which no single offset follows; ";
-        break;
-      }
-    }
+  } else if (!op.has_addend() && e.bs_multiplier && needs_mirrored_offset(op)) {
+    why = "the CPU rounds negative outputs half away from zero, which no single offset follows; ";
   }
   return why + "this encoding: " + e.exactness.summary();
 }

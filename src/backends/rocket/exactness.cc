@@ -34,6 +34,18 @@ int64_t shift_half_even(int64_t v, unsigned shift) {
   return rem > half || (rem == half && (q & 1)) ? q + 1 : q;
 }
 
+// The first x in [lo, hi] where `reached` turns true (it stays true above),
+// or hi + 1.
+template <typename Predicate>
+int64_t first_where(int64_t lo, int64_t hi, const Predicate& reached) {
+  int64_t below = lo - 1, above = hi + 1;
+  while (above - below > 1) {
+    const int64_t mid = below + (above - below) / 2;
+    (reached(mid) ? above : below) = mid;
+  }
+  return above;
+}
+
 // TFLite's output of channel c as a function of its accumulator T.
 struct CpuChannel {
   CpuChannel(const NpuConv& op, int c) : op(op) {
@@ -47,12 +59,7 @@ struct CpuChannel {
   }
   // The first T in [lo, hi] whose output is at least `level` (hi + 1 if none).
   int64_t first_reaching(int32_t level, int64_t lo, int64_t hi) const {
-    int64_t below = lo - 1, above = hi + 1;
-    while (above - below > 1) {
-      const int64_t mid = below + (above - below) / 2;
-      ((*this)(mid) >= level ? above : below) = mid;
-    }
-    return above;
+    return first_where(lo, hi, [&](int64_t t) { return (*this)(t) >= level; });
   }
   const NpuConv& op;
   reference::QuantizedMultiplier q;
@@ -145,13 +152,7 @@ class Walk {
   // The first t in [lo, hi] with npu(t) >= y (or > y when `strictly`), or
   // hi + 1.
   int64_t first_npu_reaching(int64_t lo, int64_t hi, int32_t y, bool strictly) const {
-    int64_t below = lo - 1, above = hi + 1;
-    while (above - below > 1) {
-      const int64_t mid = below + (above - below) / 2;
-      const int32_t v = npu(mid);
-      ((strictly ? v > y : v >= y) ? above : below) = mid;
-    }
-    return above;
+    return first_where(lo, hi, [&](int64_t t) { return strictly ? npu(t) > y : npu(t) >= y; });
   }
 
   // Over [s, e] the CPU gives y; the NPU, non-decreasing, can differ only
@@ -247,7 +248,6 @@ Exactness check_exactness(const NpuConv& op, const DpuEncoding& e) {
 
 namespace {
 
-
 constexpr int64_t kMaxMultiplier = 32768;  // |int16|
 constexpr size_t kMaxPieces = size_t{1} << 20;
 
@@ -263,7 +263,7 @@ void add_piece(std::vector<std::pair<int64_t, int64_t>>* pieces, int64_t a, int6
 
 }  // namespace
 
-bool no_common_scale(const std::vector<std::pair<int64_t, int>>& spans, std::vector<int>* witness, bool* decided) {
+CommonScale common_scale(const std::vector<std::pair<int64_t, int>>& spans, std::vector<int>* witness) {
   std::vector<std::pair<int64_t, int>> order;
   for (const auto& s : spans) {
     if (s.first > 1) order.push_back(s);  // a span of 1 allows every X up to 2 * 32768: left out
@@ -272,7 +272,6 @@ bool no_common_scale(const std::vector<std::pair<int64_t, int>>& spans, std::vec
   using Piece = std::pair<int64_t, int64_t>;  // closed X interval
   std::vector<Piece> pieces{{1, std::numeric_limits<int64_t>::max()}}, next;
   witness->clear();
-  *decided = true;
   for (const auto& [span, channel] : order) {
     witness->push_back(channel);
     // From C = (span - 1) / 2 on, consecutive intervals touch: one piece.
@@ -290,15 +289,12 @@ bool no_common_scale(const std::vector<std::pair<int64_t, int>>& spans, std::vec
         const int64_t a = std::max(p.first, (span - 1) * c_merged), b = std::min(p.second, (span + 1) * c_hi);
         if (a <= b) add_piece(&next, a, b);
       }
-      if (next.size() > kMaxPieces) {
-        *decided = false;
-        return false;
-      }
+      if (next.size() > kMaxPieces) return CommonScale::kTooManyToFollow;
     }
     pieces.swap(next);
-    if (pieces.empty()) return true;
+    if (pieces.empty()) return CommonScale::kNone;
   }
-  return false;
+  return CommonScale::kMayExist;
 }
 
 PerChannelLimit per_channel_limit(const NpuConv& op) {
@@ -365,11 +361,12 @@ PerChannelLimit per_channel_limit(const NpuConv& op) {
         if (span % (int64_t{1} << t) != 0) return true;  // no truncation this wide or wider
         scaled.emplace_back(span >> t, c);
       }
-      bool decided = true;
-      if (!no_common_scale(scaled, &at_t, &decided)) {
-        r.undecided = decided ? "a common scale may exist for levels " + std::to_string(k1) + " to " + std::to_string(k2)
-                              : "too many candidate scales to follow";
-        return false;
+      switch (common_scale(scaled, &at_t)) {
+        case CommonScale::kNone: break;
+        case CommonScale::kMayExist:
+          r.undecided = "a common scale may exist for levels " + std::to_string(k1) + " to " + std::to_string(k2);
+          return false;
+        case CommonScale::kTooManyToFollow: r.undecided = "too many candidate scales to follow"; return false;
       }
       if (t == 0) *witness = at_t;
     }

@@ -92,11 +92,12 @@ struct PerChannelLimit {
   std::string summary() const;
 };
 PerChannelLimit per_channel_limit(const NpuConv& op);
-// The search behind it: true when no integer X satisfies
-// (span - 1) * C <= X <= (span + 1) * C with some C in [1, 32768] for every
-// (span, channel) at once; *witness gets the channels, most constraining
-// first, that already leave none. False, with *decided false, when the
-// candidate set grows past a million intervals (nothing is claimed then).
-bool no_common_scale(const std::vector<std::pair<int64_t, int>>& spans, std::vector<int>* witness, bool* decided);
+// The search behind it: is there an integer X with
+// (span - 1) * C <= X <= (span + 1) * C for some C in [1, 32768], for every
+// (span, channel) at once? kNone: no (*witness gets the channels, most
+// constraining first, that already leave none); kTooManyToFollow: the
+// candidate set grew past a million intervals, nothing is claimed.
+enum class CommonScale { kNone, kMayExist, kTooManyToFollow };
+CommonScale common_scale(const std::vector<std::pair<int64_t, int>>& spans, std::vector<int>* witness);
 
 }  // namespace nonstick::rocket

@@ -62,8 +62,7 @@ TEST_P(RocketEveryModel, WithinItsBoundOfTfliteCpu) {
   NONSTICK_REQUIRE_SHARED_DATA();
   const EveryModel& c = GetParam();
   std::string error;
-  const std::vector<uint8_t> model =
-      tflite::read_file(testing::shared_dir() + "/models/" + c.file + ".tflite", &error);
+  const std::vector<uint8_t> model = tflite::read_file(testing::model_path(c.file), &error);
   ASSERT_FALSE(model.empty()) << error;
   auto [delegate, cpu, npu] = testing::open_cpu_and_rocket(model, &error);
   ASSERT_TRUE(npu) << error;

@@ -46,8 +46,9 @@ const ExactModel kExactModels[] = {
     {"mobilenet_v3_small_224_1.0_uint8", 119, 60, 8},
     {"split_concat", 3, 0, 0},
     // Int8 per-channel: one 16-bit BS multiplier per channel (§9.3); every
-    // per-channel convolution stays on the CPU, the ADDs (tf2) and the
-    // per-tensor FULLY_CONNECTED (vww) remain.
+    // per-channel convolution stays on the CPU (for most, no program can be
+    // exact: §11.2), the ADDs (tf2) and the per-tensor FULLY_CONNECTED (vww)
+    // remain.
     {"tf2_mobilenet_v2_1.0_224_ptq", 68, 63, 54},
     {"vww_mobilenet_v1_0.25_96_int8", 31, 28, 27},
     {"yolov8n_320_full_integer_quant", 253, 71, 0},
@@ -63,8 +64,7 @@ TEST_P(RocketExactMode, BitExactWithTfliteCpu) {
   NONSTICK_REQUIRE_SHARED_DATA();
   const ExactModel& c = GetParam();
   std::string error;
-  const std::vector<uint8_t> model =
-      tflite::read_file(testing::shared_dir() + "/models/" + c.file + ".tflite", &error);
+  const std::vector<uint8_t> model = tflite::read_file(testing::model_path(c.file), &error);
   ASSERT_FALSE(model.empty()) << error;
 
   // exact=0 placement: the proofs say which placed ops are not exact.

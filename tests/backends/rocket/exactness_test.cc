@@ -569,7 +569,7 @@ NpuConv wide_per_channel_conv(int channels, Act act, uint64_t seed) {
 // levels, channel c's accumulator span is within 1 of D * 2^s / C[c], D
 // being the distance between the levels' thresholds in v1, which all
 // channels share. So the spans of a program's own outputs always admit a
-// common scale, and no_common_scale must never deny one to them.
+// common scale, and common_scale must never deny one to them.
 TEST(RocketExactness, EveryPerChannelProgramSatisfiesTheSpacingLemma) {
   int programs = 0, channel_checks = 0, impossible = 0;
   uint64_t seed = 100;
@@ -608,8 +608,7 @@ TEST(RocketExactness, EveryPerChannelProgramSatisfiesTheSpacingLemma) {
             ++channel_checks;
           }
           std::vector<int> witness;
-          bool decided = true;
-          EXPECT_FALSE(no_common_scale(spans, &witness, &decided)) << "seed " << seed;
+          EXPECT_NE(common_scale(spans, &witness), CommonScale::kNone) << "seed " << seed;
           // And against TFLite: a layer the limit rules out is never one
           // the encoder proved exact.
           const PerChannelLimit limit = per_channel_limit(op);

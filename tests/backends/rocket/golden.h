@@ -232,6 +232,6 @@ inline bool load_model(const std::string& path, ir::Graph* out) {
   return true;
 }
 
-inline std::string model_path(const std::string& name) { return shared_dir() + "/models/" + name + ".tflite"; }
+using testing::model_path;
 
 }  // namespace nonstick::testing::golden
